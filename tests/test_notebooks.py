@@ -1,0 +1,15 @@
+"Every notebook under nbs/ runs under `nbdev_test` (library notebooks and the smoke-profile paper notebooks)."
+import subprocess, sys
+from pathlib import Path
+import pytest
+
+NBS = Path(__file__).resolve().parents[1]/'nbs'
+NOTEBOOKS = sorted(p for p in NBS.rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts and not p.name.startswith('_'))
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 1
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=[str(p.relative_to(NBS)) for p in NOTEBOOKS])
+def test_notebook_runs(nb):
+    r = subprocess.run([str(Path(sys.executable).parent/'nbdev_test'), '--path', str(nb), '--do_print'], capture_output=True, text=True, cwd=NBS.parent)
+    assert r.returncode == 0, f'{nb.name} failed under nbdev_test:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}'
