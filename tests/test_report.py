@@ -1,0 +1,246 @@
+"Reported numbers (s2vc_repro.reported) and result writing (s2vc_repro.report): data, layout, atomic files, claims."
+import os, re, subprocess, sys, textwrap, warnings
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+
+from s2vc_repro import report
+from s2vc_repro.reported import reported, artifacts, layout, row_labels, KINDS
+from s2vc_repro.report import (ARTIFACTS, CLAIMS, CSV_COLUMNS, atomic_write, check_claims, claims_table, join_reported,
+                               load_results, provenance, save_figure, write_table, git_commit)
+
+INVENTORY = Path('/work/shared/spec/INVENTORY.md')
+TABLES = ['s2vc-tab1', 's2vc-tab2', 's2vc-tab3', 's2vc-tab4', 'dsm-tab1', 'dsm-tab2', 'dsm-tab3', 'dsm-tab4',
+          'dclr-tab1', 'dclr-tab2', 'dclr-tab3', 'dclr-tab4', 'dclr-tab5', 'dclr-tab6', 'dclr-tab7']
+FIGURES_WITH_NUMBERS = ['s2vc-fig1', 's2vc-fig3', 's2vc-fig6', 'dsm-fig1', 'dsm-fig4', 'dclr-intro']
+
+# ---------------------------------------------------------------- reported data
+def test_reported_parses():
+    df = reported()
+    assert list(df.columns) == ['artifact', 'row', 'backbone', 'pretrain_dataset', 'input', 'column', 'value', 'kind', 'source', 'note']
+    assert df['value'].dtype == float and df['value'].notna().all()
+    assert set(df.kind) <= set(KINDS)
+    assert not df.duplicated(['artifact', 'row', 'column']).any()
+    assert (df.source.str.len() > 0).all()
+    assert df.input.map(lambda s: s == '' or re.fullmatch(r'(\d+x)?\d+x\d+', s) is not None).all()
+    # accuracies and recalls are percentages; only the correlation coefficients are in [-1, 1]
+    pct = df[df.column != 'Pearson rho']
+    assert pct.value.between(0, 100).all()
+    assert df[df.column == 'Pearson rho'].value.between(-1, 1).all()
+
+@pytest.mark.parametrize('aid', TABLES + FIGURES_WITH_NUMBERS)
+def test_every_artifact_with_numbers_has_rows(aid):
+    df = reported(aid)
+    assert len(df) > 0 and aid in ARTIFACTS
+    assert (df.kind == 'reproduced').any(), f'{aid} has no re-run rows'
+
+def test_artifacts_are_inventory_ids():
+    assert set(artifacts()) == set(TABLES + FIGURES_WITH_NUMBERS)
+    if INVENTORY.exists():  # the spec lives outside the package; check the ID list against it when it is there
+        ids = set(re.findall(r'^\| ((?:s2vc|dsm|dclr|bench)-[a-z0-9-]+) \|', INVENTORY.read_text(), flags=re.M))
+        assert ids == set(ARTIFACTS)
+
+def test_unknown_artifact_named():
+    with pytest.raises(KeyError, match='s2vc-tab1'): reported('nope')
+
+# the rows INVENTORY marks as re-run
+RERUN = {
+    's2vc-tab1': ['MoCo Baseline', 'Ours [S3D, UCF101]', 'Ours [S3D, K200]', 'Ours [R3D, UCF101]', 'Ours [R3D, K400]'],
+    's2vc-tab2': ['MoCo [S3D]', 'Ours [S3D]', 'Ours [R3D]'],
+    's2vc-tab3': ['MoCo [S3D]', 'Ours [S3D]', 'Ours [R3D]'],
+    's2vc-tab4': ['MoCo', 'TFD', 'S2VC (set to random noise)', 'S2VC (shuffle - in clip)', 'S2VC (shuffle - in frame)', 'S2VC (set to 0) [default]'],
+    'dsm-tab1': ['Random init', 'MoCo [C3D, UCF101]', 'DSM (Triplet) [C3D, UCF101]', 'DSM [C3D, UCF101]', 'MoCo [I3D, K400]',
+                 'DSM (Triplet) [I3D, K400]', 'DSM (Triplet) [R3D-34, K400]', 'DSM [I3D, K400]', 'DSM [R3D-34, K400]'],
+    'dsm-tab2': ['DSM [C3D]', 'DSM [I3D]'], 'dsm-tab3': ['DSM [C3D]', 'DSM [I3D]'],
+    'dclr-tab1': ['DCLR [K400]', 'DCLR [UCF101]'], 'dclr-tab2': ['Random Init.', 'DCLR [UCF101]', 'DCLR [K400]'], 'dclr-tab3': ['DCLR'],
+}
+@pytest.mark.parametrize('aid', list(RERUN))
+def test_rerun_rows(aid):
+    assert row_labels(aid) == RERUN[aid]
+
+def test_all_rows_rerun_in_ablations():
+    for aid, n in [('s2vc-tab4', 6), ('dsm-tab4', 6), ('dclr-tab4', 10), ('dclr-tab5', 4), ('dclr-tab6', 6), ('dclr-tab7', 5)]:
+        assert len(row_labels(aid)) == n and row_labels(aid, 'cited') == []
+
+def test_table_shapes_and_spot_values():
+    assert layout('s2vc-tab1').shape == (14, 4)
+    assert layout('dclr-tab3').shape == (6, 8)
+    assert layout('dsm-tab2').shape == (7, 5)
+    t = layout('s2vc-tab1')
+    assert t.loc['CoCLR'].tolist() == [87.9, 54.6, 74.5, 46.1]
+    assert np.isnan(t.loc['VCOP', 'UCF101 linear'])
+    assert layout('dclr-tab3').loc['DCLR'].tolist() == [54.8, 68.3, 75.9, 82.8, 24.1, 44.5, 53.7, 64.5]
+    assert layout('dsm-tab3').loc['DSM [I3D]'].tolist() == [7.6, 23.3, 36.5, 52.5, 76.0]
+    assert layout('dclr-tab6').loc['10 / Prior'].tolist() == [66.3, 39.8]
+
+def test_reconstructed_cells_are_annotated():
+    t4 = reported('dclr-tab4')
+    assert t4.note.str.contains('derived from the ablation prose').all()
+
+# ---------------------------------------------------------------- writing tables
+def _mine():
+    return pd.DataFrame(dict(row=['MoCo', 'S2VC (set to 0) [default]', 'MoCo'], column=['UCF101 R@1', 'UCF101 R@1', 'HMDB51 R@1'],
+                             value=[21.0, 26.5, 9.9], std=[0.8, 1.1, 0.5], n_seeds=[3, 3, 3]))
+
+def test_write_table_csv_md(tmp_path):
+    prov = provenance('smoke', configs={'s2vc': 'h1'}, seeds=3, wall_time=1.0)
+    paths = write_table('s2vc-tab4', _mine(), tmp_path, 'smoke', seeds=[0, 1, 2], provenance=prov)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['s2vc-tab4.csv', 's2vc-tab4.md']
+    df = pd.read_csv(paths['csv'], dtype={'seeds': str})
+    assert list(df.columns) == list(CSV_COLUMNS) and len(df) == 12
+    got = df[df.reproduced.notna()]
+    assert len(got) == 3 and set(got.profile) == {'smoke'} and set(got.seeds) == {'0,1,2'} and set(got.config_hash) == {'h1'}
+    assert (df[df.reproduced.isna()].profile.isna()).all()
+    md = paths['md'].read_text()
+    assert '| MoCo | 25.4 / 21.0 ± 0.8 | 11.8 / 9.9 ± 0.5 |' in md
+    assert '| TFD | 29.1 / — | 11.6 / — |' in md
+    assert 'profile: smoke' in md and 'config_hashes: s2vc=h1' in md and 'torch=' in md and 'device:' in md
+
+def test_write_table_cited_and_extra(tmp_path):
+    rows = pd.DataFrame(dict(row=['DCLR', 'My extra'], column=['UCF101 R@1'] * 2, value=[30.0, 10.0]))
+    with pytest.warns(UserWarning, match='My extra'):
+        paths = write_table('dclr-tab3', rows, tmp_path, 'mini', seeds=1)
+    md = paths['md'].read_text()
+    assert '| VCP (cited) | 18.6 | 33.6 |' in md
+    assert '| DCLR | 54.8 / 30.0 | 68.3 / — |' in md
+    assert '| My extra (extra) | — / 10.0 | — | ' in md
+    df = pd.read_csv(paths['csv'])
+    assert df.kind.tolist()[-1] == 'extra' and df.row.tolist()[-1] == 'My extra'
+    with pytest.raises(KeyError, match='not in the paper'):
+        write_table('dclr-tab3', rows, tmp_path, 'mini', strict=True)
+
+def test_write_table_without_paper_numbers(tmp_path):
+    bb = pd.DataFrame(dict(row=['MoCo', 'S2VC'], column=['conflicting'] * 2, value=[31.0, 40.0]))
+    paths = write_table('bench-bias', bb, tmp_path, 'smoke', seeds=2)
+    df = pd.read_csv(paths['csv'])
+    assert df.kind.tolist() == ['extra', 'extra'] and df.n_seeds.tolist() == [2, 2]
+
+def test_write_table_nothing_ran(tmp_path):
+    paths = write_table('dsm-tab4', None, tmp_path, 'smoke')
+    df = pd.read_csv(paths['csv'])
+    assert len(df) == 12 and df.reproduced.isna().all()
+
+def test_write_table_bad_input(tmp_path):
+    with pytest.raises(ValueError, match='dsm-tab1'): write_table('dsm-table1', _mine(), tmp_path, 'smoke')
+    with pytest.raises(ValueError, match='value'): write_table('s2vc-tab4', _mine().drop(columns='value'), tmp_path, 'smoke')
+    with pytest.raises(ValueError, match='repeat'): write_table('s2vc-tab4', pd.concat([_mine(), _mine()]), tmp_path, 'smoke')
+    with pytest.raises(TypeError): write_table('s2vc-tab4', [1, 2], tmp_path, 'smoke')
+    assert list(tmp_path.iterdir()) == []
+
+# ---------------------------------------------------------------- atomicity
+def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
+    p = atomic_write(tmp_path/'x.csv', 'old')
+    def boom(*a, **k): raise OSError('disk full')
+    monkeypatch.setattr(report.os, 'fsync', boom)
+    with pytest.raises(OSError, match='disk full'): atomic_write(p, 'new content')
+    assert p.read_text() == 'old'
+    assert [q.name for q in tmp_path.iterdir()] == ['x.csv']  # the temporary file is removed
+
+def test_write_table_failure_keeps_previous_results(tmp_path, monkeypatch):
+    write_table('s2vc-tab4', _mine(), tmp_path, 'smoke', seeds=3)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    def boom(*a, **k): raise OSError('replace failed')
+    monkeypatch.setattr(report.os, 'replace', boom)
+    m = _mine(); m['value'] = m['value'] + 1
+    with pytest.raises(OSError): write_table('s2vc-tab4', m, tmp_path, 'smoke', seeds=3)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+def test_killed_writer_leaves_no_partial_table(tmp_path):
+    "A process killed between writing and renaming leaves the old table whole; its temp file is not read as a result."
+    write_table('s2vc-tab4', _mine(), tmp_path, 'smoke', seeds=3)
+    old = (tmp_path/'s2vc-tab4.csv').read_text()
+    code = textwrap.dedent(f'''
+        import os, pandas as pd
+        from s2vc_repro import report
+        report.os.replace = lambda *a, **k: os._exit(3)
+        m = pd.DataFrame(dict(row=['MoCo'], column=['UCF101 R@1'], value=[99.0]))
+        report.write_table('s2vc-tab4', m, {str(tmp_path)!r}, 'smoke')
+    ''')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert (tmp_path/'s2vc-tab4.csv').read_text() == old
+    res = load_results(tmp_path)
+    assert set(res.artifact) == {'s2vc-tab4'} and len(res) == 12 and 99.0 not in res.reproduced.tolist()
+
+# ---------------------------------------------------------------- figures, provenance, results
+def test_save_figure(tmp_path):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    report.set_style()
+    fig, ax = plt.subplots(); ax.plot([0, 1], [1, 0])
+    nums = pd.DataFrame(dict(row=['S2VC', 'MoCo'], column='Pearson rho', value=[-0.5, -0.2]))
+    paths = save_figure(fig, 's2vc-fig6', tmp_path, numbers=nums, provenance=provenance('smoke'))
+    plt.close(fig)
+    assert paths['png'].read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert pd.read_csv(paths['csv']).artifact.tolist() == ['s2vc-fig6'] * 2
+    res = load_results(tmp_path)
+    chk = check_claims(res).set_index('claim')
+    assert chk.loc['s2vc-fig6-negative', 'supported'] == 'yes' and chk.loc['s2vc-fig6-stronger', 'supported'] == 'yes'
+    with pytest.raises(ValueError, match='s2vc-fig6'): save_figure(fig, 's2vc-figure6', tmp_path)
+
+def test_provenance_without_git(tmp_path, monkeypatch):
+    assert git_commit(tmp_path) == 'unknown'
+    def nogit(*a, **k): raise FileNotFoundError('git')
+    monkeypatch.setattr(report.subprocess, 'run', nogit)
+    p = provenance('mini', seeds=[1, 2])
+    assert p['git_commit'] == 'unknown' and p['seeds'] == '1,2' and p['profile'] == 'mini'
+    assert {'torch', 'torchvision', 's2vc_repro', 'decord', 'FrEIA'} <= set(p['versions'])
+
+def test_provenance_from_config():
+    from s2vc_repro.config import get_config
+    cfg = get_config('smoke')
+    p = provenance(configs={'moco': cfg})
+    assert p['profile'] == 'smoke' and p['config_hashes'] == {'moco': cfg.hash}
+
+# ---------------------------------------------------------------- claims
+def test_claims_hold_on_reported_numbers():
+    chk = check_claims(reported(), values='value')
+    assert set(chk.supported) <= {'yes', 'not-run'}
+    assert (chk.supported == 'yes').sum() >= 40
+    assert len(claims_table()) == len(CLAIMS) and claims_table().id.is_unique
+
+def test_claims_reference_existing_cells():
+    "Every cell a claim reads on an artifact with reported numbers is a key of the reported data (no typos)."
+    keys = set(zip(reported().artifact, reported().row, reported().column))
+    have = set(artifacts())
+    for c in CLAIMS:
+        exprs = [c.lhs] + (list(c.rhs) if isinstance(c.rhs, tuple) else [c.rhs] if isinstance(c.rhs, report.Expr) else [])
+        for e in exprs:
+            for _, a, r, col in e.terms:
+                a = a or c.artifact
+                if a in have and c.id not in ('s2vc-fig3-alpha', 'dsm-fig1-gain'):  # figure numbers the papers only plot
+                    assert (a, r, col) in keys, (c.id, r, col)
+
+def test_claims_verdicts():
+    res = pd.DataFrame(dict(artifact='dclr-tab4', row=['L_VV', 'L_VS', 'L_VD'], column='UCF101 linear',
+                            reproduced=[40.0, 45.0, 39.0], std=[0.5, 0.5, 0.5], n_seeds=3, seeds='0,1,2'))
+    chk = check_claims(res).set_index('claim')
+    assert chk.loc['dclr-tab4-vd', 'supported'] == 'no'
+    assert chk.loc['dclr-tab4-vs', 'supported'] == 'no'  # 5 points apart, more than the 1.5 tolerance
+    assert chk.loc['dclr-tab4-vd-over-vs', 'supported'] == 'no'
+    assert chk.loc['dclr-tab4-dual', 'supported'] == 'not-run'
+    assert chk.loc['dclr-tab4-vd', 'seeds'] == '0,1,2' and chk.loc['dclr-tab4-vd', 'n_seeds'] == 3
+    assert abs(chk.loc['dclr-tab4-vd', 'spread'] - np.sqrt(0.5)) < 1e-3
+    with pytest.raises(ValueError, match='artifact'): check_claims(res.drop(columns='artifact'))
+
+def test_max_over_all_rows():
+    res = pd.DataFrame(dict(artifact='s2vc-fig3', row=['alpha=0.1', 'alpha=0.5', 'alpha=0.9'], column='UCF101 R@1', value=[10.0, 12.0, 11.0]))
+    assert check_claims(res).set_index('claim').loc['s2vc-fig3-alpha', 'supported'] == 'yes'
+    res.loc[0, 'value'] = 13.0
+    assert check_claims(res).set_index('claim').loc['s2vc-fig3-alpha', 'supported'] == 'no'
+
+def test_write_claims(tmp_path):
+    write_table('s2vc-tab4', _mine(), tmp_path, 'smoke', seeds=3)
+    paths = report.write_claims(tmp_path, provenance=provenance('smoke'))
+    chk = pd.read_csv(paths['csv'])
+    assert len(chk) == len(CLAIMS) and set(chk.supported) <= {'yes', 'no', 'not-run'}
+    md = paths['md'].read_text()
+    assert md.count('\n| ') == len(CLAIMS) + 1 and 'Provenance' in md
+    assert set(load_results(tmp_path).artifact) == {'s2vc-tab4'}  # claims.csv is not read back as a result
+
+def test_claims_against_cited_rows():
+    res = pd.DataFrame(dict(artifact='dsm-tab2', row=['DSM [C3D]'], column='UCF101 R@1', reproduced=[13.0]))
+    assert check_claims(res).set_index('claim').loc['dsm-tab2-cliporder', 'supported'] == 'not-run'
+    r = check_claims(res, cited=True).set_index('claim').loc['dsm-tab2-cliporder']
+    assert r.supported == 'yes' and abs(r.margin - 0.5) < 1e-9 and 'reported' in r.seeds  # Clip Order [C3D] reports 12.5
