@@ -10,7 +10,7 @@ from s2vc_repro.reported import reported, artifacts, layout, row_labels, KINDS
 from s2vc_repro.report import (ARTIFACTS, CLAIMS, CSV_COLUMNS, atomic_write, check_claims, claims_table, join_reported,
                                load_results, provenance, save_figure, write_table, git_commit)
 
-INVENTORY = Path('/work/shared/spec/INVENTORY.md')
+INVENTORY = Path(__file__).resolve().parents[2]/'shared'/'spec'/'INVENTORY.md'  # the spec beside the checkout
 TABLES = ['s2vc-tab1', 's2vc-tab2', 's2vc-tab3', 's2vc-tab4', 'dsm-tab1', 'dsm-tab2', 'dsm-tab3', 'dsm-tab4',
           'dclr-tab1', 'dclr-tab2', 'dclr-tab3', 'dclr-tab4', 'dclr-tab5', 'dclr-tab6', 'dclr-tab7']
 FIGURES_WITH_NUMBERS = ['s2vc-fig1', 's2vc-fig3', 's2vc-fig6', 'dsm-fig1', 'dsm-fig4', 'dclr-intro']
