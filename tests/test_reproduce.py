@@ -96,3 +96,24 @@ def test_dry_run_step_smoke():
     r = res['s2vc/moco-s3d-ucf101']
     assert r['ok'], r
     assert r['loss'] == r['loss']  # finite (NaN != NaN)
+
+def test_extra_params_reach_the_notebook(tmp_path):
+    "`--param` values are injected into the notebooks (and recorded); the driver's own parameters cannot be overridden."
+    nbs = tmp_path/'nbs'
+    make_notebook(nbs/'bench'/'bench-bias.ipynb', [WRITES_MD.format(id='bench-bias'), "assert rows == ['MoCo', 'S2VC'], rows"],
+                  PARAMS + "\nrows = None")
+    r = subprocess.run([CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(nbs), '--results', str(tmp_path/'results'),
+                        '--runs', str(tmp_path/'runs'), '--param', 'rows=[MoCo, S2VC]'], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    man = json.loads((tmp_path/'results'/'smoke'/'manifest.json').read_text())
+    assert man['parameters']['rows'] == ['MoCo', 'S2VC'] and man['artifacts']['bench-bias']['status'] == 'done'
+    with pytest.raises(ValueError, match='profile'): reproduce('smoke', notebooks=nbs, results=tmp_path/'r2', params={'profile': 'mini'})
+
+def test_dry_run_builds_every_method():
+    "A dry-run step of every implemented method at the smoke size (S2VC with an untrained stand-in flow)."
+    pytest.importorskip('s2vc_repro.methods')
+    from s2vc_repro.config import get_config
+    from s2vc_repro.reproduce import dry_run_step
+    for m in ('s2vc', 'tfd', 'dsm', 'dsm-triplet', 'dclr', 'static-positive'):
+        r = dry_run_step(get_config('smoke', {'method.name': m}))
+        assert r['loss'] == r['loss'] and r['params_m'] > 0, (m, r)
