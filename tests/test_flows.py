@@ -11,12 +11,7 @@ from s2vc_repro.flows import (build_flow, encode, decode, nll, bits_per_dim, deq
                               load_flow, FlowCheckpointError, flow_run_dir, ensure_flow, frames_to_images)
 from s2vc_repro.data.synthetic import render_video
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Tiny convolutions: one thread beats two busy ones on a shared CPU (restored afterwards)."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # see conftest.py
 
 MINI = get_config('mini').flow
 

@@ -10,12 +10,7 @@ from s2vc_repro.methods.base import build_method, method_class
 from s2vc_repro.methods.s2vc import suppress, suppress_latents, tfd, encode_clip, STRATEGIES
 from s2vc_repro.augment import ClipAugment, IMAGENET_MEAN
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "Tiny convolutions: one thread beats two busy ones on a shared CPU (restored afterwards)."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_thread')  # see conftest.py
 
 FC = FlowCfg(size=8, hr_blocks=1, lr_blocks=1, fc_blocks=1, hidden=8, fc_hidden=16)
 
