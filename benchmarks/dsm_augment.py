@@ -113,7 +113,7 @@ def main(argv=None):
         print(f"  batch   ClipAugment (one view)         {1e3 * t_aug:7.3f} ms")
         print(f"  batch   TPS warp (positive)            {1e3 * t_tps:7.3f} ms")
         print(f"  batch   flow scaling warp (negative)   {1e3 * t_fs:7.3f} ms")
-        print(f"  batch   temporal shift                   (an extra decode of T frames in the loader; no batch cost)")
+        print("  batch   temporal shift                   (an extra decode of T frames in the loader; no batch cost)")
 
     if a.no_step: return
     print(f"\ntraining step, mini config (cnn4, batch {B}, {T}x40x40 -> 32):")

@@ -63,7 +63,7 @@ def main():
     lk = low(key)
     rows.append((f'key clip at flow resolution ({S}px)', probe(static_features(lk), fam), 1.0))
     parts = [suppress(flow, c, 0.5, 'zero', S) for c in lk.split(50)]
-    rows.append((f'S2VC alpha 0.5 at flow resolution', probe(static_features(torch.cat([o for o, _ in parts])), fam),
+    rows.append(('S2VC alpha 0.5 at flow resolution', probe(static_features(torch.cat([o for o, _ in parts])), fam),
                  float(torch.cat([k for _, k in parts]).mean())))
     t, kept = tfd(key, cfg.s2vc.tfd_keep, cfg.aug.mean)
     rows.append((f'TFD keep {cfg.s2vc.tfd_keep}', probe(static_features(t), fam), float(kept.mean())))

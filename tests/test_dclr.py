@@ -6,8 +6,7 @@ import torch.nn.functional as F
 from s2vc_repro.config import get_config, AugCfg
 from s2vc_repro.augment import ClipAugment
 from s2vc_repro.methods.base import build_method
-from s2vc_repro.methods.supervised import static_clip
-from s2vc_repro.methods.dclr import (DCLR, SearchQueue, dclr_views, frame_difference, search_weights, pair_nce,
+from s2vc_repro.methods.dclr import (DCLR, SearchQueue, dclr_views, frame_difference, search_weights,
                                      activation_map, activation_loss, weighted_pool)
 
 B, H = 4, 18

@@ -5,7 +5,7 @@ import pytest
 import torch, torch.nn as nn
 
 from s2vc_repro.config import get_config
-from s2vc_repro.evaluate import (CenterCrops, RandomCrops, extract_features, video_outputs, linear_probe, predict, finetune,
+from s2vc_repro.evaluate import (CenterCrops, RandomCrops, extract_features, linear_probe, predict, finetune,
                                  nearest_neighbours, retrieval_recall, home_families, bias_metrics, read_meta,
                                  evaluate_backbone, eval_datasets, activation_map, cam, BIAS_SPLITS, _split_families)
 

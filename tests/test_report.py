@@ -1,14 +1,15 @@
 "Reported numbers (s2vc_repro.reported) and result writing (s2vc_repro.report): data, layout, atomic files, claims."
-import os, re, subprocess, sys, textwrap, warnings
+import re, subprocess, sys, textwrap
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 
-from s2vc_repro import report
+from s2vc_repro import records, report
 from s2vc_repro.reported import reported, artifacts, layout, row_labels, KINDS
-from s2vc_repro.report import (ARTIFACTS, CLAIMS, CSV_COLUMNS, atomic_write, check_claims, claims_table, join_reported,
-                               load_results, provenance, save_figure, write_table, git_commit)
+from s2vc_repro.records import atomic_write, git_commit
+from s2vc_repro.report import (ARTIFACTS, CLAIMS, CSV_COLUMNS, check_claims, claims_table, load_results, provenance,
+                               save_figure, write_table)
 
 INVENTORY = Path(__file__).resolve().parents[2]/'shared'/'spec'/'INVENTORY.md'  # the spec beside the checkout
 TABLES = ['s2vc-tab1', 's2vc-tab2', 's2vc-tab3', 's2vc-tab4', 'dsm-tab1', 'dsm-tab2', 'dsm-tab3', 'dsm-tab4',
@@ -132,7 +133,7 @@ def test_write_table_bad_input(tmp_path):
 def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
     p = atomic_write(tmp_path/'x.csv', 'old')
     def boom(*a, **k): raise OSError('disk full')
-    monkeypatch.setattr(report.os, 'fsync', boom)
+    monkeypatch.setattr(records.os, 'fsync', boom)
     with pytest.raises(OSError, match='disk full'): atomic_write(p, 'new content')
     assert p.read_text() == 'old'
     assert [q.name for q in tmp_path.iterdir()] == ['x.csv']  # the temporary file is removed
@@ -141,7 +142,7 @@ def test_write_table_failure_keeps_previous_results(tmp_path, monkeypatch):
     write_table('s2vc-tab4', _mine(), tmp_path, 'smoke', seeds=3)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     def boom(*a, **k): raise OSError('replace failed')
-    monkeypatch.setattr(report.os, 'replace', boom)
+    monkeypatch.setattr(records.os, 'replace', boom)
     m = _mine(); m['value'] = m['value'] + 1
     with pytest.raises(OSError): write_table('s2vc-tab4', m, tmp_path, 'smoke', seeds=3)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -152,8 +153,8 @@ def test_killed_writer_leaves_no_partial_table(tmp_path):
     old = (tmp_path/'s2vc-tab4.csv').read_text()
     code = textwrap.dedent(f'''
         import os, pandas as pd
-        from s2vc_repro import report
-        report.os.replace = lambda *a, **k: os._exit(3)
+        from s2vc_repro import records, report
+        records.os.replace = lambda *a, **k: os._exit(3)
         m = pd.DataFrame(dict(row=['MoCo'], column=['UCF101 R@1'], value=[99.0]))
         report.write_table('s2vc-tab4', m, {str(tmp_path)!r}, 'smoke')
     ''')
@@ -182,7 +183,7 @@ def test_save_figure(tmp_path):
 def test_provenance_without_git(tmp_path, monkeypatch):
     assert git_commit(tmp_path) == 'unknown'
     def nogit(*a, **k): raise FileNotFoundError('git')
-    monkeypatch.setattr(report.subprocess, 'run', nogit)
+    monkeypatch.setattr(records.subprocess, 'run', nogit)
     p = provenance('mini', seeds=[1, 2])
     assert p['git_commit'] == 'unknown' and p['seeds'] == '1,2' and p['profile'] == 'mini'
     assert {'torch', 'torchvision', 's2vc_repro', 'decord', 'FrEIA'} <= set(p['versions'])

@@ -3,7 +3,7 @@ import json, subprocess, sys
 from pathlib import Path
 import pytest
 from s2vc_repro.reproduce import (ARTIFACTS, PAPER_RUNS, ArtifactError, check_configs, find_notebooks, make_notebook,
-                                  paper_configs, reproduce, resolve_ids, run_config)
+                                  paper_configs, reproduce, resolve_ids)
 
 CLI = str(Path(sys.executable).parent/'s2vc-repro')
 WRITES_MD = ("from pathlib import Path\nPath(out_dir, '{id}.md').write_text('| a |\\n|---|\\n| 1 |')\n"

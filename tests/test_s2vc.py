@@ -1,11 +1,10 @@
 "S2VC suppression (eq. 3-5) and its strategies, TFD, and the `s2vc`/`tfd` methods (prepare, checkpoint errors, steps)."
-import json
 from types import SimpleNamespace
 import pytest
 import torch
 import s2vc_repro.flows as flows
 from s2vc_repro.config import FlowCfg, get_config
-from s2vc_repro.flows import build_flow, encode, FlowCheckpointError
+from s2vc_repro.flows import build_flow, FlowCheckpointError
 from s2vc_repro.methods.base import build_method, method_class
 from s2vc_repro.methods.s2vc import suppress, suppress_latents, tfd, encode_clip, STRATEGIES
 from s2vc_repro.augment import ClipAugment, IMAGENET_MEAN

@@ -1,14 +1,13 @@
 "The synthetic benchmark: layout, distinct splits, determinism, resume, mp4 round trip, and honesty (scene vs motion)."
-import hashlib, os, time
+import hashlib
 from dataclasses import replace
-from pathlib import Path
 import numpy as np, pandas as pd, pytest
 import decord
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from s2vc_repro.config import SynthCfg
-from s2vc_repro.data.synthetic import (SPLITS, VARIANTS, class_names, ensure_benchmark, frame_features, motion_features,
+from s2vc_repro.data.synthetic import (SPLITS, class_names, ensure_benchmark, frame_features, motion_features,
                                        plan_variant, render_planned, render_video, write_benchmark)
 
 CFG = SynthCfg(n_train=160, n_test=96, n_train_transfer=32, n_test_transfer=16, frames=12, size=32, speed=1.5, seed=3)
