@@ -161,6 +161,22 @@ def test_table7_activation_switches(act_loss, pool_s, pool_d):
     assert ('ac' in outs[-1]) == act_loss
 
 
+def test_corrected_loss_uses_the_configured_temperature():
+    "Eq. 10 with the run's temperature: sum_k p_k [I(f(v); f(d~_k)) + I(f(v~_k); f(d))] recomputed by hand at tau 0.5."
+    from s2vc_repro.methods.dclr import pair_nce
+    m, _ = _two_steps(_cfg(topk=2, **{'method.temperature': 0.5}))
+    g = torch.Generator().manual_seed(1)
+    a, x, key = (F.normalize(torch.randn(B, n, generator=g), dim=1) for n in (m.head.out_features, m.head.out_features, m.queue.get('key_d').shape[1]))
+    per, pos = m._corrected('d', a, x, key, None)
+    sims, pos2 = m.queue.topk('key_d', key, 2)
+    assert torch.equal(pos, pos2)
+    p = search_weights(sims, 'prior')
+    xs, vs = m.queue.get('d')[pos], m.queue.get('v_d')[pos]
+    want = sum(p[:, k] * (pair_nce(a, xs[:, k], 0.5) + pair_nce(vs[:, k], x, 0.5)) for k in range(2))
+    torch.testing.assert_close(per, want)
+    assert not torch.allclose(per, sum(p[:, k] * (pair_nce(a, xs[:, k]) + pair_nce(vs[:, k], x)) for k in range(2)))
+
+
 def test_search_and_refinement_start_epoch_and_refresh():
     cfg = _cfg(start_epoch=2, refresh_every=3)
     m = build_method(cfg)
