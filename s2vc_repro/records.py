@@ -13,6 +13,8 @@ __all__ = ['PACKAGES', 'replacing', 'atomic_write', 'atomic_save', 'package_vers
            'device_info']
 
 # %% ../nbs/00a_records.ipynb #765c892c
+_UMASK = os.umask(0); os.umask(_UMASK)  # read once: `os.umask` can only be read by setting it, which races with other threads
+
 @contextlib.contextmanager
 def replacing(path: str|Path, # the file to (over)write; its folder is created
              ):
@@ -24,8 +26,7 @@ def replacing(path: str|Path, # the file to (over)write; its folder is created
         with os.fdopen(fd, 'wb') as f:
             yield f
             f.flush(); os.fsync(f.fileno())
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files; give the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.unlink(tmp)

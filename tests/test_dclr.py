@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from s2vc_repro.config import get_config, AugCfg
 from s2vc_repro.augment import ClipAugment
 from s2vc_repro.methods.base import build_method
-from s2vc_repro.methods.dclr import (DCLR, SearchQueue, dclr_views, frame_difference, search_weights,
+from s2vc_repro.methods.dclr import (DCLR, SearchQueue, dclr_views, frame_difference, search_weights, pair_nce,
                                      activation_map, activation_loss, weighted_pool)
 
 B, H = 4, 18
@@ -163,7 +163,6 @@ def test_table7_activation_switches(act_loss, pool_s, pool_d):
 
 def test_corrected_loss_uses_the_configured_temperature():
     "Eq. 10 with the run's temperature: sum_k p_k [I(f(v); f(d~_k)) + I(f(v~_k); f(d))] recomputed by hand at tau 0.5."
-    from s2vc_repro.methods.dclr import pair_nce
     m, _ = _two_steps(_cfg(topk=2, **{'method.temperature': 0.5}))
     g = torch.Generator().manual_seed(1)
     a, x, key = (F.normalize(torch.randn(B, n, generator=g), dim=1) for n in (m.head.out_features, m.head.out_features, m.queue.get('key_d').shape[1]))
