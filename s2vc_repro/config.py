@@ -9,14 +9,15 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BACKBONES', 'DATASETS', 'METHODS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'PROFILES', 'ConfigError', 'SynthCfg',
-           'DataCfg', 'AugCfg', 'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg', 'DSMCfg', 'DCLRCfg', 'TrainCfg',
-           'EvalCfg', 'Config', 'from_dict', 'get_config', 'config_hash', 'to_yaml', 'load_config']
+__all__ = ['BACKBONES', 'DATASETS', 'METHODS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'PAPER_SCALES', 'MINI', 'PROFILES',
+           'ConfigError', 'SynthCfg', 'DataCfg', 'AugCfg', 'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg', 'DSMCfg',
+           'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config', 'from_dict', 'Scale', 'scale_videos', 'scale_epochs',
+           'scale_momentum', 'get_config', 'config_hash', 'to_yaml', 'load_config']
 
 # %% ../nbs/00_config.ipynb #6adb8c5b
 BACKBONES = ('cnn4', 's3d', 'r3d18', 'r3d34', 'r2plus1d18', 'c3d', 'i3d')  # video backbones (see `s2vc_repro.backbones`)
 DATASETS = ('synth-ucf', 'synth-hmdb', 'ucf101', 'hmdb51', 'k400', 'k200', 'diving48')  # datasets with a split parser
-METHODS = ('moco', 'supervised', 's2vc', 'tfd', 'dsm', 'dsm-triplet', 'dclr', 'static-positive')  # pre-training methods
+METHODS = ('moco', 'supervised', 's2vc', 'tfd', 'dsm', 'dsm-triplet', 'dclr', 'static-positive', 'diff-positive')  # pre-training methods
 OPTIMIZERS = ('sgd', 'adam')
 SCHEDULES = ('const', 'step', 'cosine')
 TEST_MODES = ('uniform', 'windows')  # N uniform clips, or half-overlapping windows over the whole video
@@ -39,15 +40,24 @@ def _volatile(default):
 class SynthCfg:
     "Generation parameters of the synthetic scene-biased benchmark."
     n_classes: int = 8       # motion classes (directions of travel)
-    n_families: int = 4      # background texture families; n_classes/n_families classes share a family
-    rho: float = 0.95        # probability that a training video shows its class's home family
+    n_families: int = 4      # background texture families; n_classes/n_families neighbouring directions share a family
+    rho: float = 0.9         # probability that a training video shows its class's home family
     n_train: int = 800       # training videos of the pre-training variant (UCF101 stand-in)
     n_test: int = 200        # videos in each evaluation split
     n_train_transfer: int = 400  # training videos of the transfer variant (HMDB51 stand-in)
     n_test_transfer: int = 200   # videos in each evaluation split of the transfer variant
-    frames: int = 32         # frames per video
-    size: int = 64           # frame side, pixels
-    speed: float = 2.0       # object speed, pixels per frame
+    frames: int = 40         # frames per video
+    size: int = 32           # frame side, pixels
+    speed: tuple = (1.0, 1.6)        # range of the object's mean speed, pixels per frame
+    speed_mod: float = 0.4           # relative amplitude of the speed's rise and fall
+    speed_period: tuple = (10, 20)   # range of the period of the speed's rise and fall, frames
+    zigzag: tuple = (1.0, 2.0)       # range of the amplitude of the sideways zig-zag, pixels
+    zigzag_period: tuple = (8, 16)   # range of the zig-zag's period, frames
+    radius: tuple = (3.0, 4.0)       # range of the object's radius, pixels
+    distractors: int = 2             # dark objects drifting in random directions (motion that is not the class)
+    shake: float = 0.5               # camera shake: std of the per-frame step of the view's random walk, pixels
+    hue_jitter: float = 0.06         # spread of a background's hues around its family's hue, turns
+    texture_scale: float = 1.5       # size of the background patterns' features, relative to the frame
     fps: int = 25            # frame rate written into the mp4 files
     seed: int = 0            # generation seed; the same seed writes the same benchmark
 
@@ -110,6 +120,7 @@ class FlowCfg:
     batch_size: int = 64
     lr: float = 1e-4
     noise: float = 0.02         # std of the Gaussian noise added after uniform dequantisation
+    seed: int = 0               # seed of the flow's weights, images and batches: one flow serves the runs of every training seed
     checkpoint: str = _volatile('')  # trained flow weights (set by the run store, which trains the flow as a run of its own)
 
 @dataclass
@@ -233,10 +244,39 @@ def from_dict(d: dict, cls=Config, path: str = ''):
         kw[k] = v
     return cls(**kw)
 
+# %% ../nbs/00_config.ipynb #cd44f93f
+@dataclass(frozen=True)
+class Scale:
+    "The size of a pre-training setting."
+    n_train: int     # training videos
+    epochs: int      # training epochs
+    batch_size: int  # clips per optimiser step
+    @property
+    def steps(self) -> int: return self.epochs * max(1, self.n_train // self.batch_size)
+
+PAPER_SCALES = {  # the UCF101 pre-training each paper's hyper-parameters were set for
+    'moco': Scale(9537, 500, 64),  # S2VC's MoCo (queue 2048, momentum 0.999): 500 epochs, batch 64
+    'dclr': Scale(9537, 200, 40),  # DCLR (search queue 2048, refresh every 10 epochs): 200 epochs, batch 40
+}
+
+def scale_videos(n: int, src: Scale, dst: Scale) -> int:
+    "A count of videos (a queue) at the same share of the training set: a whole number of batches, at least two."
+    return max(2, round(n * dst.n_train / src.n_train / dst.batch_size)) * dst.batch_size
+
+def scale_epochs(e: int, src: Scale, dst: Scale) -> int:
+    "A count of epochs at the same share of training, at least 1 (0 stays 0)."
+    return 0 if e == 0 else max(1, round(e * dst.epochs / src.epochs))
+
+def scale_momentum(m: float, src: Scale, dst: Scale) -> float:
+    "An EMA momentum whose time constant 1/(1-m) spans the same share of training (in optimiser steps)."
+    return round(1 - min(1.0, (1 - m) * src.steps / dst.steps), 4)
+
 # %% ../nbs/00_config.ipynb #4549f2d9
+MINI = Scale(n_train=800, epochs=12, batch_size=32)  # the size of the mini profile's pre-training
+
 PROFILES = {
     'smoke': {
-        'synth': dict(n_train=48, n_test=16, n_train_transfer=32, n_test_transfer=16, frames=20, size=32, speed=1.5),
+        'synth': dict(n_train=48, n_test=16, n_train_transfer=32, n_test_transfer=16, frames=20, size=32),
         'data': dict(root='data/smoke', frames=8, size=16, resize=20),
         'aug': dict(hflip_p=0.0),
         'model': dict(backbone='cnn4', width=0.5),
@@ -246,15 +286,18 @@ PROFILES = {
         'dclr': dict(search_queue=32, topk=2, refresh_every=1, start_epoch=0),
         'eval': dict(test_clips=2, linear_epochs=3, finetune_epochs=1, batch_size=16, retrieval_ks=(1, 5)),
     },
-    'mini': {
-        'synth': dict(n_train=800, n_test=200),
-        'data': dict(root='data/mini', frames=16, size=32, resize=40, workers=1),
-        'aug': dict(hflip_p=0.0),
-        'model': dict(backbone='cnn4', width=1.0),
-        'method': dict(queue=1024),
-        'train': dict(epochs=12, batch_size=32),
+    'mini': {  # the testbed: one recipe for every method, fixed by the controls of bench-bias; the methods' values by the scaling rule
+        'synth': dict(n_train=MINI.n_train, n_test=200),
+        'data': dict(root='data/mini', frames=8, stride=2, size=32, resize=0, workers=1),
+        'aug': dict(crop_scale=(0.8, 1.0), hflip_p=0.0),
+        'model': dict(backbone='cnn4', width=0.5),
+        'method': dict(queue=scale_videos(MethodCfg.queue, PAPER_SCALES['moco'], MINI),
+                       momentum=scale_momentum(MethodCfg.momentum, PAPER_SCALES['moco'], MINI)),
+        'train': dict(epochs=MINI.epochs, batch_size=MINI.batch_size),
         'flow': dict(size=16, hr_blocks=2, lr_blocks=2, fc_blocks=2, hidden=16, fc_hidden=64, n_images=8000, steps=1500, lr=1e-3),
-        'dclr': dict(search_queue=512, refresh_every=3, start_epoch=4),
+        'dclr': dict(search_queue=scale_videos(DCLRCfg.search_queue, PAPER_SCALES['dclr'], MINI),
+                     refresh_every=scale_epochs(DCLRCfg.refresh_every, PAPER_SCALES['dclr'], MINI),
+                     start_epoch=scale_epochs(DCLRCfg.start_epoch, PAPER_SCALES['dclr'], MINI)),
         'eval': dict(test_clips=2, linear_epochs=30, seeds=3),
     },
     'paper': {

@@ -228,11 +228,11 @@ def load_images(cfg, out_dir=None, progress: bool = False) -> tuple[Tensor, Tens
     p = Path(out_dir)/'images.pt' if out_dir is not None else None
     if p is not None and p.exists():
         d = torch.load(p); return d['train'], d['heldout']
-    if cfg.flow.images: tr, he = folder_images(cfg.flow.images, cfg.flow.size, seed=cfg.train.seed)
+    if cfg.flow.images: tr, he = folder_images(cfg.flow.images, cfg.flow.size, seed=cfg.flow.seed)
     else:
         from s2vc_repro.train import prepare_data
         prepare_data(cfg)  # the synthetic benchmark is generated first if missing
-        tr, he = video_frame_images(cfg, seed=cfg.train.seed, progress=progress)
+        tr, he = video_frame_images(cfg, seed=cfg.flow.seed, progress=progress)
     if p is not None: atomic_save({'train': tr, 'heldout': he}, p)
     return tr, he
 
@@ -251,7 +251,7 @@ def train_flow(cfg, # the run's `Config` (`cfg.flow`, and data/aug for the video
     dev = torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     t0 = time.time()
     train, held = images if images is not None else load_images(cfg, out, progress)
-    flow = build_flow(fc, train.shape[1], seed=cfg.train.seed).to(dev)
+    flow = build_flow(fc, train.shape[1], seed=cfg.flow.seed).to(dev)
     params = [p for p in flow.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=fc.lr)
     step, spent = 0, 0.
@@ -266,7 +266,7 @@ def train_flow(cfg, # the run's `Config` (`cfg.flow`, and data/aug for the video
     run = 0.
     try:
         while step < fc.steps:
-            g = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + step)
+            g = torch.Generator().manual_seed(cfg.flow.seed * 1_000_003 + step)
             idx = torch.randint(0, len(train), (min(fc.batch_size, len(train)),), generator=g)
             x = dequantize(train[idx], fc.noise, generator=g).to(dev)
             loss = nll(flow, x).mean() / flow.dims  # nats per dimension
@@ -289,7 +289,7 @@ def train_flow(cfg, # the run's `Config` (`cfg.flow`, and data/aug for the video
            'steps': step, 'n_train': len(train), 'n_heldout': len(held), 'dims': flow.dims,
            'wall_time': spent + time.time() - t0, 'device': str(dev), 'flow': dataclasses.asdict(fc)}
     atomic_save({'state': flow.state_dict(), 'flow_cfg': dataclasses.asdict(fc), 'channels': flow.channels,
-                  'seed': cfg.train.seed, 'bits_per_dim': res['bits_per_dim']}, out/'flow.pt')
+                  'seed': cfg.flow.seed, 'bits_per_dim': res['bits_per_dim']}, out/'flow.pt')
     atomic_write(out/'done.json', json.dumps(res, indent=1))
     (out/'ckpt.pt').unlink(missing_ok=True)
     return out/'flow.pt'
@@ -325,8 +325,7 @@ def load_flow(path, # a `flow.pt` written by `train_flow`
 # %% ../nbs/05_flows.ipynb #886ae9da
 def flow_key(cfg) -> dict:
     "What determines a trained flow: non-volatile `cfg.flow` fields and the fields that select its training images."
-    key = {'flow': {f.name: getattr(cfg.flow, f.name) for f in dataclasses.fields(cfg.flow) if not f.metadata.get('volatile')},
-           'seed': cfg.train.seed}
+    key = {'flow': {f.name: getattr(cfg.flow, f.name) for f in dataclasses.fields(cfg.flow) if not f.metadata.get('volatile')}}
     if not cfg.flow.images:
         d = cfg.data
         key['data'] = dict(dataset=d.dataset, split=d.split, size=d.size, resize=d.resize,

@@ -113,8 +113,8 @@ def test_flow_run_dir_hash():
     cfg = get_config('mini', {'method.name': 's2vc'})
     d = flow_run_dir(cfg, '/r')
     assert d.name.startswith('flow-') and d.parent == Path('/r')
-    assert d == flow_run_dir(cfg.replace(**{'flow.checkpoint': 'x.pt', 'data.root': '/else', 'train.epochs': 3, 'method.queue': 7}), '/r')
-    for k, v in [('flow.hidden', 8), ('flow.steps', 10), ('data.dataset', 'ucf101'), ('synth.seed', 5), ('data.size', 24)]:
+    assert d == flow_run_dir(cfg.replace(**{'flow.checkpoint': 'x.pt', 'data.root': '/else', 'train.epochs': 3, 'method.queue': 7, 'train.seed': 2}), '/r')
+    for k, v in [('flow.seed', 1), ('flow.hidden', 8), ('flow.steps', 10), ('data.dataset', 'ucf101'), ('synth.seed', 5), ('data.size', 24)]:
         assert d != flow_run_dir(cfg.replace(**{k: v}), '/r'), k
 
 def test_ensure_flow_trains_once(tmp_path, smoke_images, monkeypatch):

@@ -10,7 +10,7 @@ from s2vc_repro.config import SynthCfg
 from s2vc_repro.data.synthetic import (SPLITS, class_names, ensure_benchmark, frame_features, motion_features,
                                        plan_variant, render_planned, render_video, write_benchmark)
 
-CFG = SynthCfg(n_train=160, n_test=96, n_train_transfer=32, n_test_transfer=16, frames=12, size=32, speed=1.5, seed=3)
+CFG = SynthCfg(n_train=160, n_test=96, n_train_transfer=32, n_test_transfer=16, frames=12, size=32, seed=3)
 BALANCED = replace(CFG, rho=1 / CFG.n_families, n_train=160, n_test=96, n_train_transfer=8, n_test_transfer=8, seed=4)
 
 def read(path, n=None):
@@ -67,13 +67,13 @@ def test_layout_and_split_files(bench):
         assert all((root/'videos'/p).is_file() for p in meta.path)
         assert (meta.aligned == (meta.family == meta.home_family)).all()
         assert meta[meta.subset == 'aligned'].aligned.all() and not meta[meta.subset == 'conflicting'].aligned.any()
-        assert (meta.home_family == meta.label % CFG.n_families).all()
+        assert (meta.home_family == meta.label * CFG.n_families // CFG.n_classes).all()  # neighbouring directions share a family
 
 def test_class_balance_and_rho(bench):
     meta = pd.read_csv(bench[1]['synth-ucf']/'meta.csv')
     tr = meta[meta.subset == 'train']
     assert (tr.label.value_counts() == CFG.n_train // CFG.n_classes).all()
-    assert 0.85 <= tr.aligned.mean() <= 1.0  # rho = 0.95 on 160 videos
+    assert 0.8 <= tr.aligned.mean() <= 0.98  # rho = 0.9 on 160 videos
 
 # --- distinct, deterministic, readable ---------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ def test_single_frame_is_at_chance_on_balanced_scenes(balanced):
     assert acc < 0.25, acc  # chance 0.125
 
 def test_motion_cue_is_far_above_chance(balanced, bench):
-    "The displacement of the frame difference's centre of mass decides the class, whatever the scene."
+    "The displacement of the light object decides the class, whatever the scene, the shake and the distractor."
     v, y, _ = load(balanced, 'train')
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(np.stack([motion_features(x) for x in v]), y)
     for root, s in [(balanced, 'test'), (bench[1]['synth-ucf'], 'conflicting'), (bench[1]['synth-hmdb'], 'test')]:

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_synthetic.ipynb #0500284f
 from __future__ import annotations
-import json, multiprocessing as mp, os, shutil, sys
+import colorsys, json, multiprocessing as mp, os, shutil, sys
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np
@@ -13,14 +13,15 @@ from tqdm.auto import tqdm
 from ..config import SynthCfg
 
 # %% auto #0
-__all__ = ['VARIANTS', 'SPLITS', 'class_names', 'class_angle', 'home_family', 'render_background', 'object_track', 'render_video',
-           'split_sizes', 'draw_family', 'plan_split', 'render_planned', 'write_mp4', 'is_readable', 'plan_variant',
-           'is_complete', 'write_benchmark', 'ensure_benchmark', 'frame_features', 'motion_features']
+__all__ = ['VARIANTS', 'SPLITS', 'class_names', 'class_angle', 'home_family', 'render_background', 'object_track', 'drift_track',
+           'camera_path', 'render_video', 'split_sizes', 'draw_family', 'plan_split', 'render_planned', 'write_mp4',
+           'is_readable', 'plan_variant', 'is_complete', 'write_benchmark', 'ensure_benchmark', 'frame_features',
+           'motion_features']
 
 # %% ../../nbs/03_synthetic.ipynb #1d8e9436
-VARIANTS = {  # name of the dataset, the background texture families and the object shapes of each variant
-    'ucf': dict(name='synth-ucf', families=('stripes', 'checker', 'dots', 'noise'), shapes=('disc', 'square', 'triangle')),
-    'hmdb': dict(name='synth-hmdb', families=('rings', 'grid', 'waves', 'blocks'), shapes=('ring', 'cross', 'diamond')),
+VARIANTS = {  # name of the dataset; its background texture families, the hue of each family, and its object shape
+    'ucf': dict(name='synth-ucf', families=('stripes', 'checker', 'dots', 'noise'), hues=(0.0, 0.25, 0.5, 0.75), shape='disc'),
+    'hmdb': dict(name='synth-hmdb', families=('rings', 'grid', 'waves', 'blocks'), hues=(0.125, 0.375, 0.625, 0.875), shape='diamond'),
 }
 SPLITS = ('train', 'test', 'aligned', 'conflicting', 'static', 'shuffled')  # subsets written for every variant
 _NAMES8 = ('Right', 'UpRight', 'Up', 'UpLeft', 'Left', 'DownLeft', 'Down', 'DownRight')
@@ -31,12 +32,12 @@ def class_names(n_classes: int = 8) -> list[str]:
     return [f'Dir{round(360 * c / n_classes):03d}' for c in range(n_classes)]
 
 def class_angle(label: int, n_classes: int = 8) -> float:
-    "Direction of travel of class `label`, radians counter-clockwise from 'Right' (image y points down)."
+    "Mean direction of travel of class `label`, radians counter-clockwise from 'Right' (image y points down)."
     return 2 * np.pi * label / n_classes
 
-def home_family(label: int, n_families: int = 4) -> int:
-    "The background family that class `label` co-occurs with: `label % n_families` (opposite directions share one)."
-    return label % n_families
+def home_family(label: int, n_families: int = 4, n_classes: int = 8) -> int:
+    "The background family that class `label` co-occurs with: neighbouring directions share one."
+    return label * n_families // n_classes
 
 def _check_variant(variant):
     if variant not in VARIANTS: raise ValueError(f"unknown synthetic variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
@@ -83,18 +84,30 @@ def _pattern(family: str, rng: np.random.Generator, size: int) -> np.ndarray:
         return p
     raise ValueError(f"unknown texture family {family!r}; valid families: {', '.join(f for v in VARIANTS.values() for f in v['families'])}")
 
-def _colours(rng, min_dist=0.35):
-    "Two random RGB colours at least `min_dist` apart."
-    while True:
-        c0, c1 = rng.uniform(0.05, 0.95, (2, 3))
-        if np.linalg.norm(c0 - c1) >= min_dist: return c0, c1
+def _family_hue(family: str) -> float:
+    "The hue (in turns) of texture `family`'s palette."
+    for v in VARIANTS.values():
+        if family in v['families']: return v['hues'][v['families'].index(family)]
+    raise ValueError(f"unknown texture family {family!r}; valid families: {', '.join(f for v in VARIANTS.values() for f in v['families'])}")
+
+def _colours(rng, hue: float, jitter: float):
+    "A dark and a light colour near `hue` (turns), in a random order: one draw of a family's palette."
+    h = (hue + rng.uniform(-jitter, jitter, 2) + np.array([0., 0.08])) % 1
+    s, v = rng.uniform(0.35, 0.9, 2), np.array([rng.uniform(0.25, 0.55), rng.uniform(0.6, 0.95)])
+    c = [np.array(colorsys.hsv_to_rgb(*a)) for a in zip(h, s, v)]
+    return (c[0], c[1]) if rng.random() < 0.5 else (c[1], c[0])
 
 def render_background(family: str, # a texture family name of some variant (see `VARIANTS`)
-                      rng: np.random.Generator, size: int) -> np.ndarray:
-    "A float (size, size, 3) background in [0, 1]: two random colours mixed by a random pattern of `family`."
-    p = _pattern(family, rng, size)[..., None]
-    c0, c1 = _colours(rng)
-    return c0 * (1 - p) + c1 * p
+                      rng: np.random.Generator, size: int,
+                      hue_jitter: float = 0.06, # spread of the colours' hue around the family's hue, turns
+                      scale: float = 1.0, # texture scale: the pattern is drawn at size/scale and enlarged
+                     ) -> np.ndarray:
+    "A float (size, size, 3) background in [0, 1]: a dark and a light colour of the family's hue mixed by a random pattern of `family`."
+    n = max(8, int(round(size / scale)))
+    p = _pattern(family, rng, n)
+    if n != size: p = cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR)
+    c0, c1 = _colours(rng, _family_hue(family), hue_jitter)
+    return c0 * (1 - p[..., None]) + c1 * p[..., None]
 
 # %% ../../nbs/03_synthetic.ipynb #6ceb09de
 def _sdf(shape: str, dx, dy, r):
@@ -107,48 +120,75 @@ def _sdf(shape: str, dx, dy, r):
     if shape == 'ring': return np.abs(np.hypot(dx, dy) - 0.75 * r) - 0.3 * r
     if shape == 'cross': return np.minimum(np.maximum(ax - r, ay - 0.35 * r), np.maximum(ax - 0.35 * r, ay - r))
     if shape == 'diamond': return (ax + ay - r) / np.sqrt(2)
-    raise ValueError(f"unknown object shape {shape!r}; valid shapes: {', '.join(s for v in VARIANTS.values() for s in v['shapes'])}")
+    raise ValueError(f"unknown object shape {shape!r}; valid shapes: disc, square, triangle, ring, cross, diamond")
+
+def _wave(rng, n: int, period) -> np.ndarray:
+    "sin(2 pi t / P + phase) for t < n, with the period P drawn from the range `period` and a random phase."
+    return np.sin(2 * np.pi * np.arange(n) / rng.uniform(*period) + rng.uniform(0, 2 * np.pi))
 
 def object_track(label: int, rng: np.random.Generator, cfg: SynthCfg) -> np.ndarray:
-    "Object centre (x, y) per frame, (frames, 2): uniform start, constant velocity of class `label`, wrapped to the frame."
+    "Object centre (x, y) per frame, (frames, 2), on the torus: direction `label` at a rising and falling speed, zig-zagging sideways."
     a = class_angle(label, cfg.n_classes)
-    v = cfg.speed * np.array([np.cos(a), -np.sin(a)])  # image y points down: 'Up' decreases y
+    u = np.array([np.cos(a), -np.sin(a)]); w = np.array([-u[1], u[0]])  # along and across the direction (image y points down)
+    speed = rng.uniform(*cfg.speed) * (1 + cfg.speed_mod * _wave(rng, cfg.frames, cfg.speed_period))
+    along = np.concatenate([[0.], np.cumsum(speed[:-1])])
+    across = rng.uniform(*cfg.zigzag) * _wave(rng, cfg.frames, cfg.zigzag_period)
+    return (rng.uniform(0, cfg.size, 2) + along[:, None] * u + across[:, None] * w) % cfg.size
+
+def drift_track(rng: np.random.Generator, cfg: SynthCfg) -> np.ndarray:
+    "Centre (x, y) per frame of a distractor: a uniformly random direction at a constant speed from `cfg.speed`."
+    a = rng.uniform(0, 2 * np.pi)
+    v = rng.uniform(*cfg.speed) * np.array([np.cos(a), -np.sin(a)])
     return (rng.uniform(0, cfg.size, 2) + np.arange(cfg.frames)[:, None] * v) % cfg.size
 
+_PAD = 4  # pixels of background around the view, room for the camera to shake
+
+def camera_path(rng: np.random.Generator, cfg: SynthCfg) -> np.ndarray:
+    "Offset (x, y) of the view per frame, (frames, 2): a zero-mean random walk with steps of std `cfg.shake`, within the margin."
+    if cfg.shake <= 0: return np.zeros((cfg.frames, 2))
+    off = np.cumsum(rng.normal(0, cfg.shake, (cfg.frames, 2)), 0)
+    return np.clip(off - off.mean(0), 0.5 - _PAD, _PAD - 0.5)
+
 # %% ../../nbs/03_synthetic.ipynb #ac0bda5c
-def render_video(label: int, # class index, 0 .. cfg.n_classes-1
-                 family: int, # background family index, 0 .. cfg.n_families-1
-                 rng: np.random.Generator, # the only source of randomness: same state, same video
-                 cfg: SynthCfg, # sizes, speed, frames
-                 variant: str = 'ucf', # 'ucf' (pre-training set) or 'hmdb' (transfer set)
-                ) -> np.ndarray:
-    "A uint8 RGB video (frames, size, size, 3): an object of random appearance travelling in direction `label` over a static background of `family`."
-    v = _check_variant(variant)
-    if not 0 <= label < cfg.n_classes: raise ValueError(f"label {label} out of range; valid labels: 0..{cfg.n_classes - 1}")
-    if not 0 <= family < min(cfg.n_families, len(v['families'])):
-        raise ValueError(f"family {family} out of range; valid families: 0..{min(cfg.n_families, len(v['families'])) - 1}")
-    s = cfg.size
-    bg = render_background(v['families'][family], rng, s).astype(np.float32)
-    shape = v['shapes'][rng.integers(len(v['shapes']))]
-    r, turn = rng.uniform(0.09, 0.16) * s, rng.uniform(0, 2 * np.pi)
-    fill, line = rng.uniform(0.0, 1.0, 3), np.full(3, float(rng.integers(2)) * 0.9 + 0.05)
-    track = object_track(label, rng, cfg)
-    # the object only touches a small patch around its centre: draw it there, then paste with wrap-around
-    k = min(int(np.ceil(1.5 * r)) + 3, s // 2)
+_LIGHT, _DARK = np.full(3, 0.95, np.float32), np.full(3, 0.05, np.float32)
+
+def _draw(frames: np.ndarray, track: np.ndarray, shape: str, r: float, fill, line):
+    "Draw `shape` of radius `r` at `track[t]` on every frame of float `frames` (T, S, S, 3), in place, wrapping around the borders."
+    T, s = len(frames), frames.shape[1]
+    k = min(int(np.ceil(1.5 * r)) + 3, s // 2)  # the object only touches a small patch around its centre
     off = np.arange(-k, k + 1)
     top = np.floor(track).astype(int)                                    # (T, 2) integer centre (x, y)
     cols, rows = (top[:, 0, None] + off) % s, (top[:, 1, None] + off) % s  # (T, P) pixel indices on the torus
     dx = (top[:, 0, None] + off + 0.5 - track[:, 0, None])[:, None, :]     # (T, 1, P) offsets from the true centre
     dy = (top[:, 1, None] + off + 0.5 - track[:, 1, None])[:, :, None]     # (T, P, 1)
-    dx, dy = _rot(dx, dy, turn)
     d = _sdf(shape, dx, dy, r)[..., None].astype(np.float32)
     a_line, a_fill = np.clip(0.5 - (d - 1.0), 0, 1), np.clip(0.5 - d, 0, 1)
-    out = np.repeat(bg[None], cfg.frames, 0)
-    t = np.arange(cfg.frames)[:, None, None]
-    patch = out[t, rows[:, :, None], cols[:, None, :]]
-    patch = patch * (1 - a_line) + line.astype(np.float32) * a_line
-    out[t, rows[:, :, None], cols[:, None, :]] = patch * (1 - a_fill) + fill.astype(np.float32) * a_fill
-    return np.round(out * 255).astype(np.uint8)
+    t = np.arange(T)[:, None, None]
+    patch = frames[t, rows[:, :, None], cols[:, None, :]]
+    patch = patch * (1 - a_line) + line * a_line
+    frames[t, rows[:, :, None], cols[:, None, :]] = patch * (1 - a_fill) + fill * a_fill
+
+def render_video(label: int, # class index, 0 .. cfg.n_classes-1
+                 family: int, # background family index, 0 .. cfg.n_families-1
+                 rng: np.random.Generator, # the only source of randomness: same state, same video
+                 cfg: SynthCfg, # sizes, motion, camera, distractors
+                 variant: str = 'ucf', # 'ucf' (pre-training set) or 'hmdb' (transfer set)
+                ) -> np.ndarray:
+    "A uint8 RGB video (frames, size, size, 3): the variant's object moving in direction `label` over its own background of `family`, filmed by a shaking camera."
+    v = _check_variant(variant)
+    if not 0 <= label < cfg.n_classes: raise ValueError(f"label {label} out of range; valid labels: 0..{cfg.n_classes - 1}")
+    if not 0 <= family < min(cfg.n_families, len(v['families'])):
+        raise ValueError(f"family {family} out of range; valid families: 0..{min(cfg.n_families, len(v['families'])) - 1}")
+    s = cfg.size
+    bg = render_background(v['families'][family], rng, s + 2 * _PAD, cfg.hue_jitter, cfg.texture_scale).astype(np.float32)
+    cam = camera_path(rng, cfg)
+    frames = np.stack([cv2.warpAffine(bg, np.float32([[1, 0, -_PAD - cx], [0, 1, -_PAD - cy]]), (s, s), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REFLECT) for cx, cy in cam])
+    r = rng.uniform(*cfg.radius)
+    track = object_track(label, rng, cfg)
+    for _ in range(cfg.distractors): _draw(frames, (drift_track(rng, cfg) - cam) % s, v['shape'], 0.7 * r, _DARK, _DARK)
+    _draw(frames, (track - cam) % s, v['shape'], r, _LIGHT, _DARK)  # positions are in the scene: the view moves over them
+    return np.round(np.clip(frames, 0, 1) * 255).astype(np.uint8)
 
 # %% ../../nbs/03_synthetic.ipynb #f99e7b6b
 def split_sizes(cfg: SynthCfg, variant: str = 'ucf') -> dict:
@@ -159,7 +199,7 @@ def split_sizes(cfg: SynthCfg, variant: str = 'ucf') -> dict:
 
 def draw_family(label: int, split: str, rng: np.random.Generator, cfg: SynthCfg) -> int:
     "The background family of a video of class `label` in `split`: home w.p. rho (train/test/static/shuffled), always (aligned), never (conflicting)."
-    home = home_family(label, cfg.n_families)
+    home = home_family(label, cfg.n_families, cfg.n_classes)
     others = [f for f in range(cfg.n_families) if f != home]
     if split == 'aligned': return home
     if split == 'conflicting': return int(rng.choice(others))
@@ -175,7 +215,7 @@ def plan_split(cfg: SynthCfg, variant: str, split: str) -> list[dict]:
     out = []
     for i, y in enumerate(labels):
         f = draw_family(int(y), split, rng, cfg)
-        out.append(dict(label=int(y), family=f, home_family=home_family(int(y), cfg.n_families),
+        out.append(dict(label=int(y), family=f, home_family=home_family(int(y), cfg.n_families, cfg.n_classes),
                         subset=split, seed=[cfg.seed, vi, si, i]))
     return out
 
@@ -304,12 +344,11 @@ def frame_features(frame: np.ndarray, # one uint8 RGB frame (H, W, 3)
                            np.quantile(np.abs(z), np.linspace(0.05, 0.95, 10)), [np.abs((z ** 3).mean()), (z ** 4).mean(), coherence]])
 
 def motion_features(video: np.ndarray) -> np.ndarray:
-    "Mean per-frame displacement (dx, dy) of the centre of mass of |frame difference|, measured on the torus."
-    v = video.astype(np.float32).mean(-1)
-    d = np.abs(np.diff(v, axis=0)); d = np.where(d > 8, d, 0)  # the static background cancels; codec noise is cut
-    t, h, w = d.shape
+    "Median per-frame displacement (dx, dy) of the light object's centre (pixels whose darkest channel is above 200), on the torus."
+    m = (video.min(-1) > 200).astype(np.float32)  # the object's light fill: backgrounds are saturated, the distractor dark
+    t, h, w = m.shape
     ang = lambda n: np.exp(2j * np.pi * np.arange(n) / n)
-    cx = np.angle((d.sum(1) * ang(w)).sum(-1)) * w / (2 * np.pi)  # circular means, (T-1,)
-    cy = np.angle((d.sum(2) * ang(h)).sum(-1)) * h / (2 * np.pi)
+    cx = np.angle((m.sum(1) * ang(w)).sum(-1)) * w / (2 * np.pi)  # circular means, (T,)
+    cy = np.angle((m.sum(2) * ang(h)).sum(-1)) * h / (2 * np.pi)
     wrap = lambda z, n: (z + n / 2) % n - n / 2
     return np.array([np.median(wrap(np.diff(cx), w)), np.median(wrap(np.diff(cy), h))])
