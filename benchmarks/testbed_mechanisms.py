@@ -16,11 +16,10 @@
 The trained runs come from the run store (trained there first if missing). With --out, the numbers are also
 written to <out>/bench-mechanisms.md, which the bench-bias notebook shows.
 """
-import argparse, json, sys, time
+import argparse, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
 from s2vc_repro.config import get_config
 from s2vc_repro.augment import ClipAugment, to_float
 from s2vc_repro.data.datasets import build_dataset, read_meta, collate_clips

@@ -73,6 +73,7 @@ class DataCfg:
     resize: int = 40            # short side the frames are resized to before cropping (0: keep)
     max_bad_fraction: float = 0.05  # share of unreadable videos tolerated before a dataset refuses to load
     workers: int = _volatile(0)     # DataLoader worker processes
+    cache: bool = _volatile(False)  # keep decoded videos in memory after their first read (small datasets; best with workers 0)
 
 @dataclass
 class AugCfg:
@@ -288,7 +289,7 @@ PROFILES = {
     },
     'mini': {  # the testbed: one recipe for every method, fixed by the controls of bench-bias; the methods' values by the scaling rule
         'synth': dict(n_train=MINI.n_train, n_test=200),
-        'data': dict(root='data/mini', frames=8, stride=2, size=32, resize=0, workers=1),
+        'data': dict(root='data/mini', frames=8, stride=2, size=32, resize=0, workers=0, cache=True),
         'aug': dict(crop_scale=(0.8, 1.0), hflip_p=0.0),
         'model': dict(backbone='cnn4', width=0.5),
         'method': dict(queue=scale_videos(MethodCfg.queue, PAPER_SCALES['moco'], MINI),

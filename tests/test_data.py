@@ -130,6 +130,19 @@ def test_epoch_seeding(tmp_path, good):
     for e in range(8): ds.set_epoch(e); clips.add(ds[0]['video'].sum().item())
     assert len(clips) > 1
 
+def test_cache_serves_the_decoded_frames(tmp_path, good):
+    "A caching dataset gives the same clips as decoding, every epoch and mode, and decodes each file once."
+    recs = _records(tmp_path, good, 3)
+    for mode in ('train', 'pair', 'uniform'):
+        plain, cached = (VideoDataset(recs, mode, frames=6, stride=2, n_clips=2, size=24, cache=c) for c in (False, True))
+        for e in range(3):
+            plain.set_epoch(e); cached.set_epoch(e)
+            for i in range(3): assert torch.equal(plain[i]['video'], cached[i]['video'])
+        assert set(cached._frames) == {r.path for r in recs}
+    Path(recs[0].path).write_bytes(b'')  # broken on disk after its first read: the cached dataset still serves it
+    assert cached[0]['index'] == 0
+    with pytest.warns(BadVideoWarning): assert plain[0]['index'] == 1  # decoding again falls back to the next video
+
 # ---------------------------------------------------------------- split files
 def test_ucf101_format(tmp_path):
     s = tmp_path/'splits'; s.mkdir()

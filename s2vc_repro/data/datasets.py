@@ -214,11 +214,12 @@ class VideoDataset(Dataset):
                  classes: list[str] | None = None, # class names
                  probe: bool = True, # check every file at construction
                  progress: bool = False, # tqdm bar while probing
+                 cache: bool = False, # keep each decoded video in memory after its first read (small datasets, no loader workers)
                 ):
         if mode not in MODES: raise ValueError(f'unknown mode {mode!r}; valid modes: {", ".join(MODES)}')
         self.mode, self.frames, self.stride, self.n_clips = mode, frames, stride, n_clips
         self.size, self.square, self.seed, self.epoch = size, square, seed, 0
-        self.classes = classes
+        self.classes, self.cache, self._frames = classes, cache, {}
         self.bad, self._warned = [], set()
         records = list(records)
         if probe: records = self._probe(records, max_bad_fraction, progress)
@@ -260,9 +261,16 @@ class VideoDataset(Dataset):
         return {'train': lambda n: random_clip(n, T, s, rng), 'pair': lambda n: two_clips(n, T, s, rng),
                 'uniform': lambda n: uniform_clips(n, T, s, self.n_clips), 'windows': lambda n: sliding_windows(n, T, s)}[self.mode]
 
+    def _read(self, r: VideoRecord, sampler) -> torch.Tensor:
+        "Frames of record `r` at the indices `sampler` picks, (..., T, H, W, C): decoded, or from memory when caching."
+        if not self.cache: return read_clips(r.path, sampler, self.size, r.start, r.end)[0]
+        full = self._frames.get(r.path)
+        if full is None: full = self._frames[r.path] = read_clips(r.path, np.arange, self.size, r.start, r.end)[0]
+        return full[torch.from_numpy(np.asarray(sampler(len(full)), dtype=np.int64))]
+
     def _load(self, i) -> dict:
         r = self.records[i]
-        x, _ = read_clips(r.path, self._sampler(i), self.size, r.start, r.end)  # (..., T, H, W, C)
+        x = self._read(r, self._sampler(i))  # (..., T, H, W, C)
         if self.square and isinstance(self.size, int) and self.size > 0:
             H, W = x.shape[-3:-1]; s = self.size
             y0, x0 = (H - s) // 2, (W - s) // 2
@@ -332,7 +340,7 @@ def build_dataset(cfg, # a `s2vc_repro.config.Config`
     mode = mode or ('train' if subset == 'train' else cfg.eval.test_mode)
     ds = VideoDataset(recs, mode, cfg.data.frames, cfg.data.stride, n_clips=cfg.eval.test_clips,
                       size=cfg.data.resize or None, max_bad_fraction=cfg.data.max_bad_fraction,
-                      seed=cfg.train.seed, classes=classes, progress=progress)
+                      seed=cfg.train.seed, classes=classes, progress=progress, cache=cfg.data.cache)
     ds.name, ds.subset = name, subset
     return ds
 

@@ -12,7 +12,7 @@ from .base import Method, register
 from .moco import MoCo
 from ..augment import to_float
 from ..data.datasets import VideoDataset, load_split
-from ..data.video import read_clips, random_clip
+from ..data.video import random_clip
 from ..warp import TPSWarp, farneback_flow, flow_scale_warp, sample_phi, sample_shift, shift_indices
 
 # %% auto #0
@@ -45,7 +45,7 @@ class DSMDataset(VideoDataset):
         def sampler(n):
             a = random_clip(n, T, s, rng)
             return np.stack([a, shift_indices(a, sample_shift(rng, self.shift), n)]) if shifted else a[None]
-        x, _ = read_clips(r.path, sampler, self.size, r.start, r.end)  # (K, T, H, W, C)
+        x = self._read(r, sampler)  # (K, T, H, W, C)
         if self.square and isinstance(self.size, int) and self.size > 0:
             H, W = x.shape[-3:-1]; y0, x0 = (H - self.size) // 2, (W - self.size) // 2
             x = x[..., y0:y0 + self.size, x0:x0 + self.size, :]
@@ -82,7 +82,7 @@ class DSMViews:
         recs, classes = load_split(cfg.data.root, cfg.data.dataset, 'train', cfg.data.split)
         ds = DSMDataset(recs, cfg.data.frames, cfg.data.stride, negative=cfg.dsm.negative, shift=cfg.dsm.shift,
                         size=cfg.data.resize or None, max_bad_fraction=cfg.data.max_bad_fraction,
-                        seed=cfg.train.seed, classes=classes)
+                        seed=cfg.train.seed, classes=classes, cache=cfg.data.cache)
         ds.name, ds.subset = cfg.data.dataset, 'train'
         return ds
 
