@@ -327,7 +327,7 @@ def _merge_into(src: Path, dst: Path) -> int:
 
 # %% ../../nbs/02c_prepare.ipynb #18f91452
 def extract(spec: DatasetSpec, ddir, log=print) -> dict:
-    "Unpack every archive of `spec` under `ddir`, in the order of `spec.extract`; archive -> summary."
+    "Unpack every archive of `spec` under `ddir`, in the order of `spec.extract`; {'archives': {archive: summary}}."
     ddir = Path(ddir); out = {}
     for pattern, dest in spec.extract:
         for a in sorted(glob.glob(str(ddir/pattern))):
@@ -336,7 +336,7 @@ def extract(spec: DatasetSpec, ddir, log=print) -> dict:
             if a.suffix == '.txt' or a.suffix == '.json': continue
             out[str(a.relative_to(ddir))] = extract_archive(a, ddir/dest, log)
     log(f'extract: {sum(not v.get("skipped") for v in out.values())} archive(s) extracted, {sum(bool(v.get("skipped")) for v in out.values())} already done')
-    return out
+    return dict(archives=out)
 
 # %% ../../nbs/02c_prepare.ipynb #354fb3cf
 def ffmpeg_exe() -> str:
