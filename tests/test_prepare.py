@@ -5,6 +5,7 @@ import pytest
 
 from s2vc_repro.cli import main
 from s2vc_repro.data import prepare as P
+from s2vc_repro.data.prepare import sha256sum
 from s2vc_repro.data.fabricate import fabricate
 from s2vc_repro.data.datasets import load_split
 
@@ -112,10 +113,9 @@ def test_checksum_mismatch(tmp_path, mirror):
     dl = tmp_path/'data'/'ucf101'/'downloads'
     assert (dl/'UCF101.rar.bad').exists() and not (dl/'UCF101.rar').exists()
     # the published checksum (no override) rejects a fabricated copy in --from: the user's file is left alone
-    with pytest.raises(P.PrepareError, match='checksum mismatch'):
+    with pytest.raises(P.PrepareError, match=r"checksum mismatch for '.*UCF101.rar'.*left as it is.*--sha256 UCF101.rar=skip"):
         P.prepare('ucf101', tmp_path/'data2', from_dir=d, steps=('fetch',), progress=False, log=quiet)
-    assert (d/'UCF101.rar.bad').exists()  # moved aside beside the original, named in the message
-    (d/'UCF101.rar.bad').rename(d/'UCF101.rar')
+    assert sha256sum(d/'UCF101.rar') == sums['UCF101.rar'] and not (tmp_path/'data2'/'ucf101'/'downloads'/'UCF101.rar').exists()
     rep = P.prepare('ucf101', tmp_path/'data2', from_dir=d, steps=('fetch',), sha256={'UCF101.rar': 'skip', 'UCF101TrainTestSplits-RecognitionTask.zip': 'skip'}, progress=False, log=quiet)
     assert sorted(rep['fetch']['linked']) == sorted(sums)
 
@@ -273,3 +273,13 @@ def test_paper_path_end_to_end(tmp_path, capsys):
     md = table_markdown(t)
     assert 'MoCo Baseline' in md
     print(md)
+
+def test_dry_run_step_uses_prepared_data(tmp_path):
+    "`reproduce --profile paper --dry-run` trains its one step on real clips where the dataset is prepared (tiny sizes here)."
+    from s2vc_repro.reproduce import dry_run_step, run_config
+    sums = fabricate('ucf101', tmp_path/'official', classes=2, frames=8)
+    _prep('ucf101', tmp_path, sums)
+    for root, data in ((tmp_path/'data', 'prepared'), (tmp_path/'empty', 'random')):
+        cfg = run_config('s2vc/moco-s3d-ucf101', 'paper', {**TINY, 'data.root': str(root)})
+        r = dry_run_step(cfg)
+        assert r['data'] == data and r['loss'] > 0, r

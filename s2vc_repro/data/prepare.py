@@ -4,18 +4,18 @@
 
 # %% ../../nbs/02c_prepare.ipynb #c08aed79
 from __future__ import annotations
-import csv, errno, fnmatch, glob, hashlib, json, os, shutil, subprocess, tarfile, time, urllib.error, urllib.request, zipfile
+import csv, errno, glob, hashlib, io, json, os, shutil, subprocess, tarfile, time, urllib.error, urllib.request, zipfile, zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from ..records import atomic_write, replacing
+from ..records import atomic_write
 
 # %% auto #0
 __all__ = ['SPECS', 'STEPS', 'RAR_READERS', 'READER_PACKAGES', 'VIDEO_GLOBS', 'Source', 'DatasetSpec', 'PrepareError', 'get_spec',
-           'sha256sum', 'check_sha256', 'download', 'fetch', 'archive_format', 'extract_archive', 'zlib_error',
-           'extract', 'ffmpeg_exe', 'resize_command', 'resize_video', 'resize_all', 'video_pairs', 'make_lists',
-           'verify', 'prepare', 'prepared']
+           'sha256sum', 'check_sha256', 'download', 'fetch', 'archive_format', 'extract_archive', 'extract',
+           'ffmpeg_exe', 'resize_command', 'resize_video', 'resize_all', 'video_pairs', 'make_lists', 'verify',
+           'prepare', 'prepared', 'prepared_batch']
 
 # %% ../../nbs/02c_prepare.ipynb #4cdd3e4b
 @dataclass(frozen=True)
@@ -109,10 +109,15 @@ def _disk_full(path, e: OSError, what: str = 'this step') -> PrepareError:
     return PrepareError(f"disk full while writing '{path}' ({free:.1f} GB free): free space there, or use another --root, "
                         f"and rerun the same command; what {what} finished is kept and it continues from there")
 
-def check_sha256(path, expected: str, label: str | None = None) -> None:
-    "Raise `PrepareError` (and move the file to `<file>.bad`) if `path`'s sha256 is not `expected` ('' or 'skip': no check)."
+def check_sha256(path, expected: str, label: str | None = None, # the name the message gives the file
+                 move: bool = True, # move a mismatching file to `<label>.bad` (False for the user's own files)
+                ) -> None:
+    "Raise `PrepareError` if `path`'s sha256 is not `expected` ('' or 'skip': no check)."
     if expected in ('', 'skip'): return
     got = sha256sum(path)
+    if got != expected.lower() and not move:
+        raise PrepareError(f"checksum mismatch for '{path}': sha256 {got}, expected {expected}. That copy is damaged, incomplete or "
+                           f"another release (it was left as it is); replace it, or pass --sha256 {Path(path).name}=skip if you trust it.")
     if got != expected.lower():
         bad = Path(str(label or path) + '.bad')
         os.replace(path, bad)
@@ -210,7 +215,7 @@ def fetch(spec: DatasetSpec, # what to fetch
         if dest.exists(): out['kept'].append(file); return dest
         local = _find_local(file, from_dirs)
         if local is not None:
-            check_sha256(local, expected, local) if expected not in ('', 'skip') else None
+            check_sha256(local, expected, move=False)
             _link(local, dest); out['linked'].append(file); log(f'{file}: linked from {local}'); return dest
         errors = []
         for u in mirrors:
@@ -261,6 +266,7 @@ def _extract_rar(archive: Path, out: Path, fmt: str) -> str:
         r = subprocess.run(_READER_ARGS[tool](archive, out), capture_output=True, text=True)
         if r.returncode == 0: return tool
         msg = ' '.join((r.stderr + r.stdout).split())[-300:]
+        if 'no space left' in msg.lower(): raise _disk_full(out, OSError(errno.ENOSPC, msg), 'the extraction')
         if 'checksum' in msg.lower() or 'crc' in msg.lower():  # damaged data: never fall back to a reader that would not notice
             raise PrepareError(f"'{archive}' is damaged ({tool}: {msg}). Delete it and rerun to fetch it again.")
         tried.append(f'{tool}: {msg}')
@@ -295,7 +301,7 @@ def extract_archive(archive, # the archive file
             tool = 'tarfile'
         else: raise PrepareError(f"'{archive}' is not a RAR, zip or tar(.gz) archive (first bytes {archive.read_bytes()[:8]!r}); "
                                  "delete it and rerun to fetch it again")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib_error()) as e:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise PrepareError(f"cannot extract '{archive}' ({fmt}): {e}. The file is damaged or incomplete: delete it and rerun.") from None
     except OSError as e:
@@ -310,10 +316,6 @@ def extract_archive(archive, # the archive file
     atomic_write(marker, json.dumps(info))
     log(f'{archive.name}: {fmt}, {n} files extracted with {tool}')
     return info
-
-def zlib_error():
-    import zlib
-    return zlib.error
 
 def _merge_into(src: Path, dst: Path) -> int:
     "Move the tree `src` into `dst` (same file system), merging folders; the number of files moved."
@@ -478,7 +480,6 @@ def make_lists(name: str, ddir, root) -> dict:
         keep = [r for r in rows if _clip_name(r) in have]
         fname = 'train.csv' if sub == 'train' else 'validate.csv'
         cols = list(rows[0].keys()) if rows else ['label', 'youtube_id', 'time_start', 'time_end', 'split']
-        import io
         s = io.StringIO(); w = csv.DictWriter(s, cols, lineterminator='\n'); w.writeheader(); w.writerows(keep)
         atomic_write(sp/fname, s.getvalue()); out['files'].append(fname)
         out['listed'][sub], out['with_video'][sub] = len(rows), len(keep)
@@ -556,7 +557,9 @@ def prepare(name: str, # dataset: one of `SPECS`
     if name == 'k200': from_dirs.append(root/'k400'/'downloads')
     report_path = ddir/'prepared.json'
     rep = _merge_report(report_path, dict(dataset=name, title=spec.title, root=str(root.resolve()), size=int(size)))
-    log(f'{spec.title} -> {ddir}')
+    free = shutil.disk_usage(ddir).free / 1e9
+    log(f'{spec.title} -> {ddir} (needs about {sum(spec.disk_gb):.0f} GB: downloads {spec.disk_gb[0]}, extracted {spec.disk_gb[1]}, '
+        f'videos at 128 px {spec.disk_gb[2]}; {free:.0f} GB free)')
     for step in [s for s in STEPS if s in steps]:
         t0 = time.time(); log(f'[{step}]')
         if step == 'fetch': r = fetch(spec, ddir, from_dirs, urls, sha256, progress, log)
@@ -580,3 +583,21 @@ def prepared(root, name: str) -> dict | None:
     "The `prepared.json` report of `name` under `root`, or None."
     p = Path(root)/name/'prepared.json'
     return json.loads(p.read_text()) if p.exists() else None
+
+# %% ../../nbs/02c_prepare.ipynb #6d61d7f0
+def prepared_batch(cfg, # a `s2vc_repro.config.Config`
+                   data_mode: str = 'pair', # 'train' (one clip per item) or 'pair' (two clips per item)
+                   batch_size: int = 2, # items
+                  ) -> dict | None:
+    "A collated batch of the first `batch_size` training videos of `cfg`'s dataset if `prepare` verified it, else None."
+    rep = prepared(cfg.data.root, cfg.data.dataset)
+    if not rep or not rep.get('verify', {}).get('ok'): return None
+    import warnings
+    from torch.utils.data import default_collate
+    from s2vc_repro.data.datasets import load_split, VideoDataset
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        recs, classes = load_split(cfg.data.root, cfg.data.dataset, 'train', cfg.data.split)
+    ds = VideoDataset(recs[:batch_size], data_mode, cfg.data.frames, cfg.data.stride, size=cfg.data.resize or None,
+                      classes=classes, probe=False, seed=cfg.train.seed)
+    return default_collate([ds[i] for i in range(len(ds))])
