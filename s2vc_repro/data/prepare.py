@@ -36,7 +36,7 @@ class DatasetSpec:
     extract: tuple             # (archive glob under <root>/<name>/, destination folder under <root>/<name>/), in order
     published: dict            # subset -> (low, high) published number of videos of split 1
     classes: int               # published number of classes
-    disk_gb: tuple             # approximate GB: (downloads, extracted, videos at 128 px)
+    disk_gb: tuple             # about how many GB: (downloads, extracted, videos at 128 px); the last from ~0.1 MB per 7-s clip
     splits: tuple = (1,)       # official split indices
     max_bad: float = 0.01      # share of listed videos that may be missing or unreadable before `verify` fails
     note: str = ''             # what a user must know (manual steps)
@@ -65,18 +65,18 @@ SPECS = {s.name: s for s in (
                  _UCF + 'wp-content/uploads/2019/03/UCF101TrainTestSplits-RecognitionTask.zip'),
                 '5c0d1a53b8ed364a2ac830a73f405e51bece7d98ce1254fd19ed4a36b224bd27')),
         (('downloads/UCF101.rar', 'raw'), ('downloads/UCF101TrainTestSplits-RecognitionTask.zip', 'raw')),
-        {'train': (9537, 9537), 'test': (3783, 3783)}, 101, (6.9, 6.9, 1.5), splits=(1, 2, 3)),
+        {'train': (9537, 9537), 'test': (3783, 3783)}, 101, (6.5, 6.5, 1.4), splits=(1, 2, 3)),
     DatasetSpec('hmdb51', 'HMDB51',
         (Source('hmdb51_org.rar', (_HMDB + 'hmdb51_org.rar',), '9e714a0d8b76104d76e932764a7ca636f929fff66279cda3f2e326fa912a328e'),
          Source('test_train_splits.rar', (_HMDB + 'test_train_splits.rar',), '229c94f845720d01eb3946d39f39292ea962d50a18136484aa47c1eba251d2b7')),
         (('downloads/hmdb51_org.rar', 'raw/hmdb51_org'), ('raw/hmdb51_org/*.rar', 'raw/videos'), ('downloads/test_train_splits.rar', 'raw')),
-        {'train': (3570, 3570), 'test': (1530, 1530)}, 51, (2.1, 4.2, 0.6), splits=(1, 2, 3)),
+        {'train': (3570, 3570), 'test': (1530, 1530)}, 51, (2.1, 4.2, 0.7), splits=(1, 2, 3)),
     DatasetSpec('k400', 'Kinetics-400', _K_SOURCES, _K_EXTRACT,
-        {'train': (234643, 240436), 'test': (19761, 19796)}, 400, (450, 450, 60), max_bad=0.05, note=_K_NOTE),
+        {'train': (234643, 240436), 'test': (19761, 19796)}, 400, (450, 450, 35), max_bad=0.05, note=_K_NOTE),
     DatasetSpec('k200', 'Mini-Kinetics-200',
         (Source('train_ytid_list.txt', (_K200 + 'train_ytid_list.txt',)), Source('val_ytid_list.txt', (_K200 + 'val_ytid_list.txt',)))
         + _K_SOURCES, _K_EXTRACT,
-        {'train': (77270, 80000), 'test': (4907, 5000)}, 200, (450, 450, 20), max_bad=0.05,
+        {'train': (77270, 80000), 'test': (4907, 5000)}, 200, (450, 450, 12), max_bad=0.05,
         note=_K_NOTE + ' With Kinetics-400 already fetched under the same root, its downloads are reused.'),
     DatasetSpec('diving48', 'Diving-48 V2',
         (Source('Diving48_rgb.tar.gz', (_DIV + 'Diving48_rgb.tar.gz',)),
@@ -84,7 +84,7 @@ SPECS = {s.name: s for s in (
          Source('Diving48_V2_test.json', (_DIV + 'Diving48_V2_test.json',)),
          Source('Diving48_vocab.json', (_DIV + 'Diving48_vocab.json',))),
         (('downloads/Diving48_rgb.tar.gz', 'raw'),),
-        {'train': (15027, 15027), 'test': (1970, 1970)}, 48, (10, 10, 2)),
+        {'train': (15027, 15027), 'test': (1970, 1970)}, 48, (10, 10, 1.5)),
 )}
 STEPS = ('fetch', 'extract', 'resize', 'lists', 'verify')
 
