@@ -283,3 +283,13 @@ def test_dry_run_step_uses_prepared_data(tmp_path):
         cfg = run_config('s2vc/moco-s3d-ucf101', 'paper', {**TINY, 'data.root': str(root)})
         r = dry_run_step(cfg)
         assert r['data'] == data and r['loss'] > 0, r
+
+@pytest.mark.parametrize('name,fmt', [('rar3-solid', 'rar4'), ('seektest', 'rar4'), ('rar5-crc', 'rar5'), ('rar5-solid', 'rar5')])
+def test_compressed_rar(tmp_path, name, fmt):
+    "The RAR readers decompress real RAR4 and RAR5 archives, solid ones included (samples made by `rar`)."
+    import zlib
+    a = ROOT/'tests'/'data'/'rar'/f'{name}.rar'
+    assert P.archive_format(a) == fmt
+    info = P.extract_archive(a, tmp_path, log=quiet)
+    got = {p.name: zlib.crc32(p.read_bytes()) for p in tmp_path.glob('stest*.txt')}
+    assert got == {'stest1.txt': 0xC5B7E6A2, 'stest2.txt': 0xC5B7E6A2} and info['tool'] in P.RAR_READERS[fmt]
