@@ -293,3 +293,16 @@ def test_compressed_rar(tmp_path, name, fmt):
     info = P.extract_archive(a, tmp_path, log=quiet)
     got = {p.name: zlib.crc32(p.read_bytes()) for p in tmp_path.glob('stest*.txt')}
     assert got == {'stest1.txt': 0xC5B7E6A2, 'stest2.txt': 0xC5B7E6A2} and info['tool'] in P.RAR_READERS[fmt]
+
+def test_k200_reuses_k400(tmp_path):
+    "Mini-Kinetics-200 under the same root as a prepared Kinetics-400: nothing extracted or resized twice."
+    sums = fabricate('k200', tmp_path/'official', **SMALL)
+    k4 = {f: h for f, h in sums.items() if not f.endswith('ytid_list.txt')}
+    _prep('k400', tmp_path, k4)
+    rep = P.prepare('k200', tmp_path/'data', from_dir=tmp_path/'official', size=32, jobs=2, sha256=sums, progress=False, log=quiet)
+    parts = {k: v for k, v in rep['extract']['archives'].items() if 'part_' in k}
+    assert parts and all(v.get('shared') == 'k400' for v in parts.values())
+    assert rep['resize']['resized'] == 0 and rep['resize']['linked'] == rep['verify']['videos'] > 0
+    v200 = sorted((tmp_path/'data'/'k200'/'videos').rglob('*.mp4'))
+    assert all(p.stat().st_ino == (tmp_path/'data'/'k400'/'videos'/p.parent.name/p.name).stat().st_ino for p in v200)
+    assert rep['verify']['ok']

@@ -40,6 +40,7 @@ class DatasetSpec:
     splits: tuple = (1,)       # official split indices
     max_bad: float = 0.01      # share of listed videos that may be missing or unreadable before `verify` fails
     note: str = ''             # what a user must know (manual steps)
+    shares: str = ''           # a dataset under the same root whose extracted archives and resized videos are reused
 
 _UCF = 'https://www.crcv.ucf.edu/'
 _HMDB = 'https://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/'
@@ -77,7 +78,7 @@ SPECS = {s.name: s for s in (
         (Source('train_ytid_list.txt', (_K200 + 'train_ytid_list.txt',)), Source('val_ytid_list.txt', (_K200 + 'val_ytid_list.txt',)))
         + _K_SOURCES, _K_EXTRACT,
         {'train': (77270, 80000), 'test': (4907, 5000)}, 200, (450, 450, 12), max_bad=0.05,
-        note=_K_NOTE + ' With Kinetics-400 already fetched under the same root, its downloads are reused.'),
+        note=_K_NOTE + ' With Kinetics-400 already prepared under the same root, its files and videos are reused.', shares='k400'),
     DatasetSpec('diving48', 'Diving-48 V2',
         (Source('Diving48_rgb.tar.gz', (_DIV + 'Diving48_rgb.tar.gz',)),
          Source('Diving48_V2_train.json', (_DIV + 'Diving48_V2_train.json',)),
@@ -336,6 +337,9 @@ def extract(spec: DatasetSpec, ddir, log=print) -> dict:
             a = Path(a)
             if a.name.endswith(('.part', '.bad')) or a.name.startswith('.') or not a.is_file(): continue
             if a.suffix == '.txt' or a.suffix == '.json': continue
+            shared = ddir.parent/spec.shares/dest/'.extracted'/f'{a.parent.name}--{a.name}.json' if spec.shares else None
+            if shared is not None and shared.exists():  # Mini-Kinetics-200: Kinetics-400 unpacked this part already
+                out[str(a.relative_to(ddir))] = dict(json.loads(shared.read_text()), skipped=True, shared=spec.shares); continue
             out[str(a.relative_to(ddir))] = extract_archive(a, ddir/dest, log)
     log(f'extract: {sum(not v.get("skipped") for v in out.values())} archive(s) extracted, {sum(bool(v.get("skipped")) for v in out.values())} already done')
     return dict(archives=out)
@@ -535,6 +539,20 @@ def _merge_report(path: Path, update: dict) -> dict:
     atomic_write(path, json.dumps(rep, indent=1, default=str))
     return rep
 
+def _reuse_videos(pairs, videos: Path, size: int) -> int:
+    "Hard-link the destinations of `pairs` from another dataset's `videos` folder resized to the same `size`; how many."
+    sz = videos/'.size'
+    if not sz.exists() or int(sz.read_text()) != int(size): return 0
+    n = 0
+    for _, d in pairs:
+        src = videos/Path(d).parent.name/Path(d).name
+        if src.exists() and not Path(d).exists():
+            Path(d).parent.mkdir(parents=True, exist_ok=True)
+            try: os.link(src, d)
+            except OSError: shutil.copy2(src, d)
+            n += 1
+    return n
+
 def prepare(name: str, # dataset: one of `SPECS`
             root='data', # data root; the dataset goes to <root>/<name>/
             steps=STEPS, # which steps to run, in STEPS order
@@ -572,7 +590,8 @@ def prepare(name: str, # dataset: one of `SPECS`
             pairs = video_pairs(name, ddir, root, [p for p in from_dirs if p != root/'k400'/'downloads'])
             if not pairs: raise PrepareError(f'no raw videos of {spec.title} found under {ddir/"raw"}: run fetch and extract first')
             atomic_write(sz, str(int(size)))
-            r = resize_all(pairs, size, jobs, progress, log)
+            linked = _reuse_videos(pairs, root/spec.shares/'videos', size) if spec.shares else 0
+            r = dict(resize_all(pairs, size, jobs, progress, log), linked=linked)
         elif step == 'lists': r = make_lists(name, ddir, root); log(f"lists: {', '.join(r['files'][:6])}{' ...' if len(r['files']) > 6 else ''} in {ddir/'splits'}")
         else: r = verify(spec, root, max_bad, jobs, log)
         r = dict(r, seconds=round(time.time() - t0, 1)) if isinstance(r, dict) else r
