@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['UsageError', 'parse_sets', 'cmd_config_show', 'cmd_data_synth', 'cmd_pretrain', 'cmd_evaluate', 'cmd_reproduce',
-           'build_parser', 'main']
+           'cmd_data_prepare', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #e72b1e8b
 class UsageError(ValueError):
@@ -85,9 +85,55 @@ def cmd_reproduce(args) -> int:
                       params=parse_sets(args.param), log=lambda s: print(s, flush=True))
     return 0 if res['ok'] else 1
 
+# %% ../nbs/13_cli.ipynb #7c3e9b14
+def _pairs(items, opt: str) -> dict:
+    "Parse `['FILE=VALUE', ...]` of option `opt` into a dict."
+    out = {}
+    for it in items or []:
+        k, eq, v = it.partition('=')
+        if not eq or not k or not v: raise UsageError(f"{opt} expects FILE=VALUE (e.g. {opt} UCF101.rar=...), got {it!r}")
+        out[k] = v
+    return out
+
+def cmd_data_prepare(args) -> int:
+    "Fetch, extract, resize, list and verify one real dataset; exit code 1 when verification fails."
+    P = _need('s2vc_repro.data.prepare')
+    size = args.size or _config(args).data.resize
+    try:
+        rep = P.prepare(args.name, args.root, steps=args.steps, from_dir=args.from_dir, size=size, jobs=args.jobs,
+                        urls=_pairs(args.url, '--url'), sha256=_pairs(args.sha256, '--sha256'), max_bad=args.max_bad,
+                        progress=not args.no_progress, log=lambda s: print(s, flush=True))
+    except P.PrepareError as e:
+        print(f's2vc-repro data prepare: error: {e}', file=sys.stderr); return 1
+    print(f"report: {Path(args.root)/args.name/'prepared.json'}")
+    return 0 if rep.get('verify', {}).get('ok', True) else 1
+
+def _add_prepare(data):
+    "The `data prepare` subcommand."
+    from s2vc_repro.data.prepare import SPECS, STEPS
+    from s2vc_repro.config import PROFILES
+    names = ', '.join(f'{n} ({s.title})' for n, s in SPECS.items())
+    p = data.add_parser('prepare', help='fetch, extract, resize and list a real dataset: ' + ', '.join(SPECS),
+                        description=f'Prepare a real dataset under ROOT/NAME: {", ".join(STEPS)}. Datasets: {names}. '
+                                    'Every step is resumable and skips finished work; the report goes to ROOT/NAME/prepared.json.')
+    p.add_argument('name', choices=list(SPECS), metavar='NAME', help='dataset: ' + names)
+    p.add_argument('--root', default='data', metavar='DIR', help='data root (default: data)')
+    p.add_argument('--from', dest='from_dir', action='append', metavar='DIR', help='folder holding official files you already have (repeatable)')
+    p.add_argument('--steps', nargs='+', choices=STEPS, default=list(STEPS), metavar='STEP', help=f'steps to run (default: all: {" ".join(STEPS)})')
+    p.add_argument('--profile', default='paper', choices=list(PROFILES), help="profile whose data.resize sets the size (default: paper, 128 px)")
+    p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='config override, e.g. --set data.resize=256')
+    p.add_argument('--size', type=int, metavar='PX', help='short side of the resized videos (default: the profile\'s data.resize)')
+    p.add_argument('--jobs', type=int, metavar='N', help='parallel resize jobs (default: the CPU count)')
+    p.add_argument('--url', action='append', default=[], metavar='FILE=URL', help='mirror for one official file (repeatable)')
+    p.add_argument('--sha256', action='append', default=[], metavar='FILE=HEX', help="expected checksum of a file, or FILE=skip (repeatable)")
+    p.add_argument('--max-bad', type=float, metavar='F', help="share of missing/unreadable videos tolerated (default: the dataset's, 0.01; Kinetics 0.05)")
+    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    p.set_defaults(func=cmd_data_prepare)
+
 # %% ../nbs/13_cli.ipynb #da68e5a1
 _EPILOG = """examples:
   s2vc-repro data synth --profile mini --out data
+  s2vc-repro data prepare ucf101 --root data --jobs 8
   s2vc-repro pretrain --method s2vc --profile mini --set train.epochs=3
   s2vc-repro reproduce --profile mini --only s2vc-tab1 dsm
   s2vc-repro reproduce --profile paper --dry-run
@@ -117,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = data.add_parser('synth', help='write the synthetic scene-biased benchmark (synth-ucf, synth-hmdb)')
     _common(p); p.add_argument('--out', metavar='DIR', help="output folder (default: the profile's data.root)")
     p.set_defaults(func=cmd_data_synth)
+    _add_prepare(data)
 
     p = sub.add_parser('pretrain', help='pre-train one method in the run store (reused when complete, resumed when interrupted)')
     _common(p, method=True, runs=True); p.set_defaults(func=cmd_pretrain)

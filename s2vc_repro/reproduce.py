@@ -289,7 +289,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
         log(f'dry run: {len(todo)} notebook(s) would run with ' + ', '.join(f'{k}={v!r}' for k, v in params.items()))
         for nb in todo: log(f"  {nb.path}  ->  {', '.join(nb.ids)}")
         papers = {ARTIFACTS[i].paper for i in ids}
-        checks = check_configs(profile, [n for n in PAPER_RUNS if n.split('/')[0] in papers], log=log)
+        checks = check_configs(profile, [n for n in PAPER_RUNS if n.split('/')[0] in papers], log=log, data_root=params['data_root'])
         return dict(ok=all(c['ok'] for c in checks.values()), dry_run=True, notebooks=[str(nb.path) for nb in todo], configs=checks)
     repo = Path(notebooks or default_notebooks_dir()).resolve()
     while not repo.is_dir() and repo != repo.parent: repo = repo.parent
@@ -408,7 +408,8 @@ def random_batch(cfg: Config, data_mode: str, batch_size: int = 2, n_classes: in
                 label=torch.randint(0, n_classes, (batch_size,), generator=g), index=torch.arange(batch_size))
 
 def dry_run_step(cfg: Config, batch_size: int = 2) -> dict:
-    "Build `cfg`'s method and train it for one step on a random CPU batch of `batch_size` clips."
+    "Build `cfg`'s method and train it for one step on a CPU batch of `batch_size` clips: real ones when `cfg`'s dataset is prepared, else random."
+    from s2vc_repro.data.prepare import prepared_batch
     import torch
     from s2vc_repro.methods.base import build_method, method_class
     from s2vc_repro.augment import ClipAugment
@@ -419,7 +420,10 @@ def dry_run_step(cfg: Config, batch_size: int = 2) -> dict:
     t0 = time.time()
     method = build_method(cfg, **method_class(cfg.method.name).stand_ins(cfg))
     aug = ClipAugment(cfg.aug, cfg.data.size)
-    batch = random_batch(cfg, getattr(method, 'data_mode', 'pair'), batch_size)
+    mode = getattr(method, 'data_mode', 'pair')
+    batch = prepared_batch(cfg, mode, batch_size)
+    data = 'random' if batch is None else 'prepared'
+    if batch is None: batch = random_batch(cfg, mode, batch_size)
     opt = make_optimizer(method.parameters(), cfg.train)
     method.train()
     out = method.training_step(batch, aug)
@@ -427,7 +431,7 @@ def dry_run_step(cfg: Config, batch_size: int = 2) -> dict:
     if not torch.isfinite(loss): raise FloatingPointError(f'loss is {loss.item()}')
     opt.zero_grad(); loss.backward(); opt.step()
     if hasattr(method, 'after_step'): method.after_step()
-    return dict(loss=round(float(loss.detach()), 4), seconds=round(time.time() - t0, 2),
+    return dict(loss=round(float(loss.detach()), 4), seconds=round(time.time() - t0, 2), data=data,
                 params_m=round(sum(p.numel() for p in method.parameters()) / 1e6, 2))
 
 def _step_key(cfg: Config) -> str:
@@ -437,12 +441,13 @@ def _step_key(cfg: Config) -> str:
 def check_configs(profile: str = 'paper', # the profile whose registered configs are checked
                   names=None, # registered run names to check (default: all)
                   step: bool = True, # also train one step per distinct config
+                  data_root=None, # dataset root (default: the profile's); a prepared dataset there gives the step real clips
                   log=print) -> dict:
     "Build every registered config of `profile` and (with `step`) train each distinct one for a step; name -> result."
     out, done, t0 = {}, {}, time.time()
     if step: log('one training step per config, batch 2, on the CPU:')
     for n in (PAPER_RUNS if names is None else names):
-        try: cfg = run_config(n, profile)
+        try: cfg = run_config(n, profile, {'data.root': str(data_root)} if data_root else None)
         except ConfigError as e:
             out[n] = dict(ok=False, error=str(e)); log(f'  {n:42s} config error: {e}'); continue
         desc = f'{cfg.method.name}/{cfg.model.backbone} {cfg.data.frames}x{cfg.data.size}px {cfg.data.dataset}'
@@ -454,7 +459,7 @@ def check_configs(profile: str = 'paper', # the profile whose registered configs
         try: r = dict(ok=True, hash=cfg.hash, **dry_run_step(cfg))
         except Exception as e: r = dict(ok=False, hash=cfg.hash, error=_first_line(e))
         out[n] = done[key] = dict(r, name=n)
-        log(f'  {n:42s} {cfg.hash}  {desc}: ' + (f"ok, loss {r['loss']}, {r['seconds']} s, {r['params_m']} M params" if r['ok'] else f"FAILED: {r['error']}"))
+        log(f'  {n:42s} {cfg.hash}  {desc}: ' + (f"ok, loss {r['loss']}, {r['seconds']} s, {r['params_m']} M params, {r['data']} clips" if r['ok'] else f"FAILED: {r['error']}"))
     bad = [n for n, r in out.items() if not r['ok']]
     log(f'{len(out) - len(bad)} of {len(out)} configs ok' + (f", {len(bad)} failed: {', '.join(bad)}" if bad else '') + f' ({time.time() - t0:.0f} s)')
     return out
