@@ -82,6 +82,9 @@ def cmd_reproduce(args) -> int:
         for i, a in R.ARTIFACTS.items(): print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
         return 0
     timeout = -1 if args.timeout is None else (None if args.timeout <= 0 else args.timeout)
+    import signal
+    def stop(signum, frame): raise KeyboardInterrupt(f'signal {signum}')
+    signal.signal(signal.SIGTERM, stop)  # SIGTERM cleans up like Ctrl-C: no partial notebook is left
     res = R.reproduce(args.profile, only=args.only, results=args.results, notebooks=args.notebooks, runs=args.runs,
                       data=args.data, timeout=timeout, dry_run=args.dry_run, progress=args.progress, log_output=args.verbose,
                       params=parse_sets(args.param), log=lambda s: print(s, flush=True))
