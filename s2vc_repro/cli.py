@@ -167,15 +167,20 @@ def main(argv=None) -> int:
     from s2vc_repro.reproduce import ArtifactError
     ap = build_parser()
     args = ap.parse_args(argv)
-    if args.traceback: import os; os.environ['S2VC_TRACEBACK'] = '1'  # also the training subprocess shows its traceback
+    import os
+    before = os.environ.get('S2VC_TRACEBACK')
+    if args.traceback: os.environ['S2VC_TRACEBACK'] = '1'  # also the training subprocess shows its traceback
     try: return args.func(args)
     except (ConfigError, ArtifactError, UsageError) as e:
         print(f'{ap.prog}: error: {e}', file=sys.stderr); return 2
     except BrokenPipeError:  # output piped into `head` and the like
-        import os; os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); return 1
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); return 1
     except Exception as e:  # a failed run: one line, or the traceback with --traceback; a bug: the traceback
         if args.traceback or not is_reported(e): raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ''
         print(f'{ap.prog}: error: {type(e).__name__}: {msg} (--traceback for details)', file=sys.stderr); return 1
     except KeyboardInterrupt:
         print(f'{ap.prog}: interrupted', file=sys.stderr); return 130
+    finally:
+        if before is None: os.environ.pop('S2VC_TRACEBACK', None)
+        else: os.environ['S2VC_TRACEBACK'] = before
