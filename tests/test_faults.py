@@ -48,6 +48,16 @@ def test_profiles_and_registered_runs_pass():
     for p in ('smoke', 'mini', 'paper'):
         assert len(profile_configs(p)) > 0 and all(get_config(p, {'method.name': m}) for m in METHODS)
 
+def test_s2vc_alpha_that_keeps_nothing_is_said(capsys):
+    "alpha above every latent STD makes every key clip static: training says so (once) instead of passing in silence."
+    from s2vc_repro.augment import ClipAugment
+    from s2vc_repro.methods.base import build_method, method_class
+    from s2vc_repro.reproduce import random_batch
+    cfg = get_config('smoke', {'method.name': 's2vc', 's2vc.alpha': 7})
+    m = build_method(cfg, **method_class('s2vc').stand_ins(cfg)).train()
+    for _ in range(2): out = m.training_step(random_batch(cfg, m.data_mode, 4), ClipAugment(cfg.aug, cfg.data.size))
+    assert float(out['kept']) == 0 and capsys.readouterr().err.count('lower s2vc.alpha (now 7;') == 1
+
 def test_zero_epochs_says_random_init(tmp_path, capsys):
     from s2vc_repro.train import train, RandomClips
     cfg = get_config('smoke', {**TINY, 'train.epochs': 0})
