@@ -102,6 +102,14 @@ def provenance(cfg: Config) -> dict:
             'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
 
 # %% ../nbs/10_runs.ipynb #b840f347
+def _readable_json(f: Path) -> bool:
+    "Does `f` hold readable JSON? An unreadable cache file is set aside (said on the terminal) so that it is computed again."
+    if not f.exists(): return False
+    try: json.loads(f.read_text()); return True
+    except ValueError:
+        print(f"{f} cannot be read; moved to {move_aside(f).name}; it is computed again", flush=True)
+        return False
+
 class RunDataMismatch(ValueError):
     "A complete run was trained on other data than the config's data folder now holds."
 
@@ -211,7 +219,10 @@ class RunStore:
         "The final metrics of `cfg`'s complete run (`done.json`)."
         p = self.run_dir(cfg)/'done.json'
         if not p.exists(): raise FileNotFoundError(f"run {p.parent.name} is {self.status(cfg)}, not complete")
-        return json.loads(p.read_text())
+        try: return json.loads(p.read_text())
+        except ValueError as e:
+            raise DamagedRun(f"{p} cannot be read ({e}); ask the run store for the run again (RunStore.pretrain, or "
+                             "`s2vc-repro pretrain` with the same options): it sets the damaged file aside and makes the run again") from None
 
     def log(self, cfg: Config, kind: str = 'epoch'):
         "The training log of `cfg`'s run as a DataFrame (`kind` 'epoch' or 'step' lines)."
@@ -235,7 +246,7 @@ class RunStore:
         ecfg = cfg.replace(**eval_overrides) if eval_overrides else cfg
         h = eval_hash(ecfg, **kwargs)
         paths = {p: d/'eval'/f'{p}-{h}.json' for p in protocols}
-        missing = [p for p, f in paths.items() if not f.exists()]
+        missing = [p for p, f in paths.items() if not _readable_json(f)]
         if missing:
             fn = self.evaluate_fn
             if fn is None: from s2vc_repro.evaluate import evaluate_backbone as fn
@@ -255,7 +266,9 @@ class RunStore:
         import pandas as pd
         rows = []
         for d in sorted(p for p in self.root.iterdir() if (p/'config.yaml').exists() and '.' not in p.name):  # not runs set aside
-            c = load_config(d/'config.yaml'); done = (d/'done.json').exists()
+            c = load_config(d/'config.yaml'); st = self.status(c)
+            try: wall = json.loads((d/'done.json').read_text())['wall_time'] if st == 'complete' else None
+            except (ValueError, KeyError, TypeError): st, wall = 'damaged', None
             rows.append({'run': d.name, 'method': c.method.name, 'profile': c.profile, 'backbone': c.model.backbone,
-                         'status': self.status(c), 'wall_time': json.loads((d/'done.json').read_text())['wall_time'] if done else None})
+                         'status': st, 'wall_time': wall})
         return pd.DataFrame(rows)

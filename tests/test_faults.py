@@ -174,6 +174,19 @@ def test_garbage_backbone_loaded_directly_names_the_file(trained, tmp_path):
     (d/'backbone.pt').write_bytes(b'garbage')
     with pytest.raises(DamagedRun, match=re.escape(str(d/'backbone.pt'))): load_backbone(d)
 
+def test_unreadable_cached_evaluation_is_computed_again(trained, tmp_path, capsys):
+    store, cfg, d, _ = _copy(trained, tmp_path)
+    calls = []
+    store.evaluate_fn = lambda cfg, bb, protocols, **kw: calls.append(protocols) or {f'synth-ucf/{p}/score': 0.5 for p in protocols}
+    want = store.evaluate(cfg, ('linear',))
+    f, = (d/'eval').glob('linear-*.json')
+    f.write_text('{"protocol": "lin')
+    assert store.evaluate(cfg, ('linear',)) == want and len(calls) == 2
+    assert f"{f} cannot be read; moved to {f.name}.corrupt-" in capsys.readouterr().out
+    (d/'done.json').write_text('{"epochs": 2, "ste')
+    with pytest.raises(DamagedRun, match=re.escape(str(d/'done.json'))): store.metrics(cfg)
+    assert list(store.runs()['status']) == ['damaged']
+
 def test_unreadable_checkpoint_of_interrupted_run_starts_over(trained, tmp_path, capsys):
     store, cfg, d, weights = _copy(trained, tmp_path)
     for n in ('done.json', 'backbone.pt'): (d/n).unlink()
