@@ -196,10 +196,8 @@ class RunStore:
         with self._lock(d):
             st = self.status(cfg)
             if st == 'complete':
-                bad = self.damaged(cfg)
-                if not bad:
-                    if (why := self.data_mismatch(cfg)): raise RunDataMismatch(why)
-                    return d
+                if (why := self.data_mismatch(cfg)): raise RunDataMismatch(why)  # before any repair, which would resume on today's data
+                if not (bad := self.damaged(cfg)): return d
                 for f in {d/'done.json', *bad}:
                     if f.exists(): move_aside(f)
                 print(f"run {d.name} is damaged: {'; '.join(f'{f} {why}' for f, why in bad.items())}; "

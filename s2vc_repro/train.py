@@ -222,6 +222,10 @@ def train(cfg: Config, # the run's configuration
                 print(f"checkpoint {ck_path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
                       f"moved to {aside.name}; training starts over", file=sys.stderr, flush=True)
         if ck is not None:
+            if data and ck.get('data') and ck['data']['digest'] != data['digest']:
+                raise ValueError(f"{ck_path} was trained on other data ({ck['data']['videos']} videos, digest {ck['data']['digest']}) than "
+                                 f"{cfg.data.dataset} under {cfg.data.root} now holds ({data['videos']} videos, digest {data['digest']}); "
+                                 "start over with `--restart`, or set data.root to the data it was trained on")
             if from_cfg_hash(ck['config']) != cfg.hash:
                 raise ValueError(f"{ck_path} was written by another config; use a new run_dir or resume=False")
             method.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
@@ -302,7 +306,7 @@ def train(cfg: Config, # the run's configuration
                 atomic_save({'epoch': epoch + 1, 'step': (epoch + 1) * spe, 'model': method.state_dict(),
                              'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(), 'scaler': scaler.state_dict(),
                              'rng': rng_state(), 'sampler_epoch': epoch + 1, 'wall_time': wall0 + time.time() - t_start,
-                             'world_size': world, 'config': cfg.to_dict()}, ck_path)
+                             'world_size': world, 'config': cfg.to_dict(), 'data': data}, ck_path)
         if log: log.close()
         if world > 1: dist.barrier()
         epochs_log = [r for r in _read_log(log_path) if r.get('type') == 'epoch'] if main else []
