@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['UsageError', 'parse_sets', 'cmd_config_show', 'cmd_data_synth', 'cmd_pretrain', 'cmd_evaluate', 'cmd_reproduce',
-           'cmd_data_prepare', 'build_parser', 'main']
+           'cmd_data_prepare', 'build_parser', 'is_reported', 'main']
 
 # %% ../nbs/13_cli.ipynb #e72b1e8b
 class UsageError(ValueError):
@@ -61,14 +61,16 @@ def cmd_data_synth(args) -> int:
 def cmd_pretrain(args) -> int:
     "Pre-train one method (or reuse / resume its run) in the run store."
     cfg = _config(args)
-    run_dir = _need('s2vc_repro.runs').RunStore(args.runs, dataset=args.dataset_factory).pretrain(cfg)
+    run_dir = _need('s2vc_repro.runs').RunStore(args.runs, dataset=args.dataset_factory).pretrain(cfg, restart=args.restart)
     print(run_dir)
     return 0
 
 def cmd_evaluate(args) -> int:
     "Evaluate one method's run (pre-training it first when needed) and print the metrics as JSON."
     cfg = _config(args)
-    metrics = _need('s2vc_repro.runs').RunStore(args.runs, dataset=args.dataset_factory).evaluate(cfg, tuple(args.protocols))
+    store = _need('s2vc_repro.runs').RunStore(args.runs, dataset=args.dataset_factory)
+    if args.restart: store.pretrain(cfg, restart=True)
+    metrics = store.evaluate(cfg, tuple(args.protocols))
     print(json.dumps(metrics, indent=1, default=str))
     return 0
 
@@ -80,6 +82,9 @@ def cmd_reproduce(args) -> int:
         for i, a in R.ARTIFACTS.items(): print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
         return 0
     timeout = -1 if args.timeout is None else (None if args.timeout <= 0 else args.timeout)
+    import signal
+    def stop(signum, frame): raise KeyboardInterrupt(f'signal {signum}')
+    signal.signal(signal.SIGTERM, stop)  # SIGTERM cleans up like Ctrl-C: no partial notebook is left
     res = R.reproduce(args.profile, only=args.only, results=args.results, notebooks=args.notebooks, runs=args.runs,
                       data=args.data, timeout=timeout, dry_run=args.dry_run, progress=args.progress, log_output=args.verbose,
                       params=parse_sets(args.param), log=lambda s: print(s, flush=True))
@@ -150,6 +155,7 @@ def _common(p, method=False, runs=False):
         p.add_argument('--runs', default='runs', metavar='DIR', help='run store root (default: runs)')
         p.add_argument('--dataset-factory', metavar='MOD:FN', help="training data factory instead of the configured dataset, "
                        "e.g. s2vc_repro.train:random_clips (random clips, to try a config without data)")
+        p.add_argument('--restart', action='store_true', help="set the config's existing run aside (renamed, not deleted) and train it again")
 
 def build_parser() -> argparse.ArgumentParser:
     "The `s2vc-repro` argument parser."
@@ -198,20 +204,30 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 # %% ../nbs/13_cli.ipynb #a49c089f
+def is_reported(e: BaseException) -> bool:
+    "Is `e` an error for the user, reported in one line: a class of this project's, a `ValueError` or an `OSError`?"
+    return isinstance(e, (ValueError, OSError)) or any(c.__module__.startswith('s2vc_repro.') for c in type(e).__mro__)
+
 def main(argv=None) -> int:
     "Entry point of the `s2vc-repro` command."
     from s2vc_repro.config import ConfigError
     from s2vc_repro.reproduce import ArtifactError
     ap = build_parser()
     args = ap.parse_args(argv)
+    import os
+    before = os.environ.get('S2VC_TRACEBACK')
+    if args.traceback: os.environ['S2VC_TRACEBACK'] = '1'  # also the training subprocess shows its traceback
     try: return args.func(args)
     except (ConfigError, ArtifactError, UsageError) as e:
         print(f'{ap.prog}: error: {e}', file=sys.stderr); return 2
     except BrokenPipeError:  # output piped into `head` and the like
-        import os; os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); return 1
-    except Exception as e:  # a failed run: one line, or the traceback with --traceback
-        if args.traceback: raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); return 1
+    except Exception as e:  # a failed run: one line, or the traceback with --traceback; a bug: the traceback
+        if args.traceback or not is_reported(e): raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ''
         print(f'{ap.prog}: error: {type(e).__name__}: {msg} (--traceback for details)', file=sys.stderr); return 1
     except KeyboardInterrupt:
         print(f'{ap.prog}: interrupted', file=sys.stderr); return 130
+    finally:
+        if before is None: os.environ.pop('S2VC_TRACEBACK', None)
+        else: os.environ['S2VC_TRACEBACK'] = before

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BACKBONES', 'DATASETS', 'METHODS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'PAPER_SCALES', 'MINI', 'PROFILES',
-           'ConfigError', 'SynthCfg', 'DataCfg', 'AugCfg', 'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg', 'DSMCfg',
-           'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config', 'from_dict', 'Scale', 'scale_videos', 'scale_epochs',
-           'scale_momentum', 'get_config', 'config_hash', 'to_yaml', 'load_config']
+__all__ = ['BACKBONES', 'DATASETS', 'METHODS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'RANGES', 'RELATIONS', 'PAPER_SCALES',
+           'MINI', 'PROFILES', 'ConfigError', 'SynthCfg', 'DataCfg', 'AugCfg', 'ModelCfg', 'MethodCfg', 'FlowCfg',
+           'S2VCCfg', 'DSMCfg', 'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config', 'from_dict', 'validate', 'Scale',
+           'scale_videos', 'scale_epochs', 'scale_momentum', 'get_config', 'config_hash', 'to_yaml', 'load_config']
 
 # %% ../nbs/00_config.ipynb #6adb8c5b
 BACKBONES = ('cnn4', 's3d', 'r3d18', 'r3d34', 'r2plus1d18', 'c3d', 'i3d')  # video backbones (see `s2vc_repro.backbones`)
@@ -243,7 +243,74 @@ def from_dict(d: dict, cls=Config, path: str = ''):
         choices = f.metadata.get('choices')
         if choices and v not in choices: raise ConfigError(f"unknown value {v!r} for '{key}'; valid choices: {', '.join(choices)}")
         kw[k] = v
-    return cls(**kw)
+    return validate(cls(**kw)) if cls is Config else cls(**kw)
+
+# %% ../nbs/00_config.ipynb #e8d74918
+RANGES = {
+    'synth.n_classes': '>= 1', 'synth.n_families': '>= 1', 'synth.rho': '[0, 1]', 'synth.n_train': '>= 1',
+    'synth.n_test': '>= 1', 'synth.n_train_transfer': '>= 1', 'synth.n_test_transfer': '>= 1', 'synth.frames': '>= 1',
+    'synth.size': '>= 8', 'synth.speed': '>= 0 pair', 'synth.speed_mod': '[0, 1)', 'synth.speed_period': '> 0 pair',
+    'synth.zigzag': '>= 0 pair', 'synth.zigzag_period': '> 0 pair', 'synth.radius': '> 0 pair', 'synth.distractors': '>= 0',
+    'synth.shake': '>= 0', 'synth.hue_jitter': '[0, 0.5]', 'synth.texture_scale': '> 0', 'synth.fps': '>= 1', 'synth.seed': '>= 0',
+    'data.split': '>= 1', 'data.frames': '>= 1', 'data.stride': '>= 1', 'data.size': '>= 1', 'data.resize': '>= 0',
+    'data.max_bad_fraction': '[0, 1]', 'data.workers': '>= 0',
+    'aug.crop_scale': '(0, 1] pair', 'aug.hflip_p': '[0, 1]', 'aug.jitter': '>= 0', 'aug.jitter_p': '[0, 1]',
+    'aug.gray_p': '[0, 1]', 'aug.blur_p': '[0, 1]', 'aug.blur_sigma': '> 0 pair', 'aug.std': '> 0',
+    'model.width': '> 0',
+    'method.dim': '>= 1', 'method.queue': '>= 1', 'method.momentum': '[0, 1]', 'method.temperature': '> 0',
+    'flow.size': '>= 2', 'flow.hr_blocks': '>= 0', 'flow.lr_blocks': '>= 0', 'flow.fc_blocks': '>= 0',
+    'flow.fc_fraction': '[0, 1)', 'flow.hidden': '>= 1', 'flow.fc_hidden': '>= 1', 'flow.clamp': '> 0',
+    'flow.n_images': '>= 2', 'flow.steps': '>= 1', 'flow.batch_size': '>= 1', 'flow.lr': '> 0', 'flow.noise': '>= 0', 'flow.seed': '>= 0',
+    's2vc.alpha': '> 0', 's2vc.tfd_keep': '(0, 1]',
+    'dsm.tps_points': '>= 2', 'dsm.tps_offset': '[0, 1)', 'dsm.flow_scale': '>= 0', 'dsm.shift': '>= 0 pair', 'dsm.margin': '>= 0',
+    'dclr.topk': '>= 1', 'dclr.search_queue': '>= 1', 'dclr.refresh_every': '>= 1', 'dclr.start_epoch': '>= 0',
+    'dclr.lambda_ac': '>= 0',
+    'train.epochs': '>= 0', 'train.batch_size': '>= 1', 'train.lr': '> 0', 'train.weight_decay': '>= 0',
+    'train.sgd_momentum': '[0, 1)', 'train.milestones': '>= 1 increasing', 'train.gamma': '> 0', 'train.warmup_epochs': '>= 0',
+    'train.clip_grad': '>= 0', 'train.seed': '>= 0',
+    'eval.test_clips': '>= 1', 'eval.linear_epochs': '>= 1', 'eval.linear_lr': '> 0', 'eval.finetune_epochs': '>= 1',
+    'eval.finetune_lr': '> 0', 'eval.batch_size': '>= 1', 'eval.retrieval_ks': '>= 1 increasing', 'eval.seeds': '>= 1',
+}  # dotted key -> valid range
+
+RELATIONS = (  # (what must hold, as a function of the config; what is valid, naming the fields)
+    (lambda c: c.flow.size % 2 == 0, lambda c: f"flow.size must be even (the flow's downsampling halves it), got {c.flow.size}"),
+    (lambda c: c.method.name != 'dclr' or c.data.frames >= 2,
+     lambda c: f"data.frames must be >= 2 for dclr (T frames and T frame differences, read from T+1 frames), got {c.data.frames}"),
+    (lambda c: c.dclr.topk <= c.dclr.search_queue,
+     lambda c: f"dclr.topk must be <= dclr.search_queue={c.dclr.search_queue} (positives are retrieved from that queue), got {c.dclr.topk}"),
+    (lambda c: set(c.dclr.losses) <= {'vv', 'vs', 'vd', 'sd'} and len(c.dclr.losses) > 0,
+     lambda c: f"dclr.losses must be a non-empty selection of 'vv', 'vs', 'vd', 'sd', got {c.dclr.losses!r}"),
+    (lambda c: set(c.eval.datasets) <= set(DATASETS) and len(c.eval.datasets) > 0,
+     lambda c: f"eval.datasets must be a non-empty selection of {', '.join(DATASETS)}, got {c.eval.datasets!r}"),
+)
+
+def _in_range(v, rng: str) -> bool:
+    "Does the number `v` lie in `rng` ('> 0', '>= 1', '[0, 1)', ...)?"
+    if rng[0] in '[(':
+        lo, hi = (float(x) for x in rng[1:-1].split(','))
+        return (lo <= v if rng[0] == '[' else lo < v) and (v <= hi if rng[-1] == ']' else v < hi)
+    op, x = rng.split()
+    return {'>': v > float(x), '>=': v >= float(x), '<': v < float(x), '<=': v <= float(x)}[op]
+
+def _check_range(key: str, v, spec: str):
+    "Raise `ConfigError` naming `key`, `v` and the valid range when `v` is outside `spec`."
+    words = spec.split(); rng = ' '.join(w for w in words if w not in ('pair', 'increasing'))
+    if isinstance(v, tuple):
+        ok = all(isinstance(x, (int, float)) and not isinstance(x, bool) and _in_range(x, rng) for x in v)
+        if 'pair' in words: ok, want = ok and len(v) == 2 and v[0] <= v[1], f'two values {rng}, the first <= the second'
+        elif 'increasing' in words: ok, want = ok and all(a < b for a, b in zip(v, v[1:])), f'values {rng} in increasing order'
+        else: want = f'values {rng}'
+    else: ok, want = _in_range(v, rng), rng
+    if not ok: raise ConfigError(f"config key '{key}' must be {want}, got {v!r}")
+
+def validate(cfg: Config) -> Config:
+    "Check every value of `cfg` against `RANGES` and `RELATIONS`; return `cfg`, or raise `ConfigError` naming the first bad one."
+    for key, spec in RANGES.items():
+        sec, name = key.split('.')
+        _check_range(key, getattr(getattr(cfg, sec), name), spec)
+    for ok, msg in RELATIONS:
+        if not ok(cfg): raise ConfigError(msg(cfg))
+    return cfg
 
 # %% ../nbs/00_config.ipynb #cd44f93f
 @dataclass(frozen=True)

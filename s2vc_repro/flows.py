@@ -14,13 +14,13 @@ from torch import nn, Tensor
 import FrEIA.framework as Ff
 import FrEIA.modules as Fm
 from .config import FlowCfg
-from .records import atomic_save, atomic_write
+from .records import atomic_save, atomic_write, file_digest, move_aside
 
 # %% auto #0
 __all__ = ['ARCH_FIELDS', 'LOG2PI', 'HOW_TO_TRAIN', 'conv_subnet', 'fc_subnet', 'Flow', 'build_flow', 'encode', 'decode',
            'dequantize', 'nll', 'bits_per_dim', 'frames_to_images', 'video_frame_images', 'folder_images',
            'evaluate_bpd', 'load_images', 'train_flow', 'FlowCheckpointError', 'load_flow', 'flow_key', 'flow_run_dir',
-           'ensure_flow']
+           'flow_damaged', 'ensure_flow']
 
 # %% ../nbs/05_flows.ipynb #4d407c33
 def conv_subnet(hidden: int): # channels of the hidden layers
@@ -227,7 +227,8 @@ def load_images(cfg, out_dir=None, progress: bool = False) -> tuple[Tensor, Tens
     "(train, held-out) uint8 flow images of `cfg` (`flow.images` folder or video frames), cached in `out_dir/images.pt`."
     p = Path(out_dir)/'images.pt' if out_dir is not None else None
     if p is not None and p.exists():
-        d = torch.load(p); return d['train'], d['heldout']
+        try: d = torch.load(p, weights_only=True); return d['train'], d['heldout']
+        except Exception as e: print(f"{p} cannot be read ({type(e).__name__}); moved to {move_aside(p).name}; the images are made again", flush=True)
     if cfg.flow.images: tr, he = folder_images(cfg.flow.images, cfg.flow.size, seed=cfg.flow.seed)
     else:
         from s2vc_repro.train import prepare_data
@@ -256,8 +257,12 @@ def train_flow(cfg, # the run's `Config` (`cfg.flow`, and data/aug for the video
     opt = torch.optim.Adam(params, lr=fc.lr)
     step, spent = 0, 0.
     if (out/'ckpt.pt').exists():
-        ck = torch.load(out/'ckpt.pt', map_location=dev)
-        flow.load_state_dict(ck['flow']); opt.load_state_dict(ck['opt']); step, spent = ck['step'], ck.get('wall_time', 0.)
+        try: ck = torch.load(out/'ckpt.pt', map_location=dev, weights_only=True)
+        except Exception as e:
+            ck = None
+            print(f"{out/'ckpt.pt'} cannot be read ({type(e).__name__}); moved to {move_aside(out/'ckpt.pt').name}; flow training starts over", flush=True)
+        if ck is not None:
+            flow.load_state_dict(ck['flow']); opt.load_state_dict(ck['opt']); step, spent = ck['step'], ck.get('wall_time', 0.)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -290,6 +295,7 @@ def train_flow(cfg, # the run's `Config` (`cfg.flow`, and data/aug for the video
            'wall_time': spent + time.time() - t0, 'device': str(dev), 'flow': dataclasses.asdict(fc)}
     atomic_save({'state': flow.state_dict(), 'flow_cfg': dataclasses.asdict(fc), 'channels': flow.channels,
                   'seed': cfg.flow.seed, 'bits_per_dim': res['bits_per_dim']}, out/'flow.pt')
+    res['files'] = {'flow.pt': file_digest(out/'flow.pt')}
     atomic_write(out/'done.json', json.dumps(res, indent=1))
     (out/'ckpt.pt').unlink(missing_ok=True)
     return out/'flow.pt'
@@ -309,7 +315,7 @@ def load_flow(path, # a `flow.pt` written by `train_flow`
     if not path: raise FlowCheckpointError(f"no flow checkpoint configured (flow.checkpoint is empty); {HOW_TO_TRAIN}")
     p = Path(path)
     if not p.is_file(): raise FlowCheckpointError(f"flow checkpoint {str(p)!r} does not exist; {HOW_TO_TRAIN}")
-    try: ck = torch.load(p, map_location='cpu')
+    try: ck = torch.load(p, map_location='cpu', weights_only=True)
     except Exception as e: raise FlowCheckpointError(f"flow checkpoint {str(p)!r} cannot be read ({type(e).__name__}: {e}); {HOW_TO_TRAIN}") from None
     if not isinstance(ck, dict) or 'state' not in ck or 'flow_cfg' not in ck:
         raise FlowCheckpointError(f"{str(p)!r} is not a flow checkpoint written by train_flow (no 'state'/'flow_cfg'); {HOW_TO_TRAIN}")
@@ -338,12 +344,31 @@ def flow_run_dir(cfg, root) -> Path:
     blob = json.dumps(flow_key(cfg), sort_keys=True, default=list)
     return Path(root)/f"flow-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
+def flow_damaged(d) -> dict:
+    "What is wrong with the complete flow run in folder `d`: {path: why} (empty: whole, or not complete)."
+    d = Path(d)
+    if not (d/'done.json').exists(): return {}
+    try: done = json.loads((d/'done.json').read_text())
+    except (OSError, ValueError) as e: return {d/'done.json': f'cannot be read ({type(e).__name__}: {e})'}
+    want = done.get('files', {}).get('flow.pt') if isinstance(done, dict) else None
+    if not (d/'flow.pt').exists(): return {d/'flow.pt': 'is missing'}
+    if want is not None: return {} if file_digest(d/'flow.pt') == want else {d/'flow.pt': 'does not match its checksum in done.json'}
+    try: load_flow(d/'flow.pt'); return {}  # a flow from before checksums were recorded: it must at least load
+    except FlowCheckpointError as e: return {d/'flow.pt': f'cannot be loaded ({e})'}
+
 def ensure_flow(cfg, root, **kwargs) -> Path:
-    "The checkpoint of `cfg`'s flow in the run store at `root`, trained first (under a file lock) if needed."
-    d = flow_run_dir(cfg, root); d.mkdir(parents=True, exist_ok=True)
+    "The checkpoint of `cfg`'s flow in the run store at `root`, trained first (under a file lock) if needed or damaged."
+    d = flow_run_dir(cfg, root)
+    if (d/'done.json').exists() and not flow_damaged(d): return d/'flow.pt'  # complete and whole: no lock, no write
+    d.mkdir(parents=True, exist_ok=True)
     with open(d/'.lock', 'w') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
+            if (bad := flow_damaged(d)):
+                for p in {d/'done.json', *bad}:
+                    if p.exists(): move_aside(p)
+                print(f"flow run {d.name} is damaged: {'; '.join(f'{p} {why}' for p, why in bad.items())}; "
+                      "set aside (*.corrupt-*), the flow is trained again", flush=True)
             if not (d/'done.json').exists():
                 atomic_write(d/'key.json', json.dumps(flow_key(cfg), indent=1, default=list))
                 print(f"training flow {d.name} ({cfg.flow.steps} steps, {cfg.flow.size}x{cfg.flow.size})", flush=True)

@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PACKAGES', 'replacing', 'atomic_write', 'atomic_save', 'package_versions', 'git_state', 'git_commit', 'device_name',
-           'device_info']
+__all__ = ['PACKAGES', 'replacing', 'atomic_write', 'atomic_save', 'file_digest', 'move_aside', 'package_versions', 'git_state',
+           'git_commit', 'device_name', 'device_info']
 
 # %% ../nbs/00a_records.ipynb #765c892c
 _UMASK = os.umask(0); os.umask(_UMASK)  # read once: `os.umask` can only be read by setting it, which races with other threads
@@ -46,6 +46,29 @@ def atomic_save(obj, # anything `torch.save` takes
     import torch
     with replacing(path) as f: torch.save(obj, f)
     return Path(path)
+
+# %% ../nbs/00a_records.ipynb #80cb46e5
+def file_digest(path: str|Path, # a file
+                chunk: int = 1 << 20, # bytes read at a time
+               ) -> str:
+    "The SHA-256 of the file at `path`, as hex."
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while b := f.read(chunk): h.update(b)
+    return h.hexdigest()
+
+def move_aside(path: str|Path, # a damaged file or folder
+               tag: str = 'corrupt', # what it is called beside itself
+              ) -> Path:
+    "Rename `path` to `<path>.<tag>-<UTC time>` (never overwriting anything) and return the new path."
+    import time
+    path = Path(path)
+    stamp = time.strftime('%Y%m%dT%H%M%S', time.gmtime())
+    new, k = path.with_name(f'{path.name}.{tag}-{stamp}'), 1
+    while new.exists(): new, k = path.with_name(f'{path.name}.{tag}-{stamp}-{k}'), k + 1
+    os.replace(path, new)
+    return new
 
 # %% ../nbs/00a_records.ipynb #a3a861a4
 PACKAGES = ('s2vc_repro', 'torch', 'torchvision', 'numpy', 'pandas', 'scikit-learn', 'FrEIA', 'decord',

@@ -161,6 +161,15 @@ def _first_line(e: BaseException) -> str:
     lines = [l for l in str(msg).strip().splitlines() if l.strip()]
     return f"{name}: {lines[0].strip()}" if lines else name
 
+def _quiet_kernel_manager():
+    "A kernel manager whose kernel's stderr (its log) goes to /dev/null instead of the terminal."
+    import subprocess
+    from jupyter_client.manager import AsyncKernelManager
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            return await super()._async_launch_kernel(kernel_cmd, **{**kw, 'stderr': subprocess.DEVNULL})
+    return QuietKernelManager
+
 def run_notebook(nb, # the paper notebook
                  out_nb, # where the executed notebook goes
                  params: dict, # injected parameters
@@ -179,10 +188,12 @@ def run_notebook(nb, # the paper notebook
     t0, err = time.time(), None
     try:
         pm.execute_notebook(str(nb), str(tmp), parameters=params, kernel_name='python3', execution_timeout=timeout,
-                            cwd=str(nb.parent), progress_bar=progress, log_output=log_output)
+                            cwd=str(nb.parent), progress_bar=progress, log_output=log_output,
+                            **({} if log_output else dict(kernel_manager_class=_quiet_kernel_manager())))
     except Exception as e: err = _first_line(e)
-    finally:
-        if tmp.exists(): os.replace(tmp, out_nb)
+    except BaseException:  # interrupted: the previous executed notebook stays
+        tmp.unlink(missing_ok=True); raise
+    if tmp.exists(): os.replace(tmp, out_nb)
     return dict(status='failed' if err else 'done', error=err, wall_s=round(time.time() - t0, 2))
 
 # %% ../nbs/12_reproduce.ipynb #d6625690
@@ -252,8 +263,8 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
             elif st == 'failed':
                 cell = f"**failed**: `{_md(e.get('error') or 'unknown error')}` — notebook `{_md(_rel(e['notebook'], Path.cwd()))}`"
             else: cell = st
-            links = [f'[{Path(f).suffix[1:]}]({f})' for f in e.get('files', [])]
-            if e.get('executed'): links.append(f"[executed notebook]({e['executed']})")
+            links = [f'[{Path(f).suffix[1:]}]({f})' for f in e.get('files', []) if (Path(out_dir)/f).exists()]  # only what is on disk
+            if e.get('executed') and (Path(out_dir)/e['executed']).exists(): links.append(f"[executed notebook]({e['executed']})")
             lines.append(f'| {i} | {a.kind} | {_md(a.title)} | {cell} | {" · ".join(links)} |')
         lines.append('')
     return '\n'.join(lines)
@@ -308,6 +319,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
         atomic_write(out_dir/'index.md', render_index(out_dir, profile, st, dict(finished=now, git=prov['git'])))
         return st
 
+    for p in (out_dir/'notebooks').glob('.*.partial.ipynb'): p.unlink(missing_ok=True)  # left by a killed run
     write()
     for k, nb in enumerate(todo, 1):
         log(f"[{k}/{len(todo)}] {', '.join(nb.ids)}  ({nb.path})")

@@ -8,15 +8,26 @@ import collections, contextlib, fcntl, hashlib, json, os, subprocess, sys, time
 from pathlib import Path
 import torch
 from .config import Config, to_yaml, load_config, _hashable
-from .records import atomic_write, git_commit, package_versions, device_name
+from .records import atomic_write, git_commit, package_versions, device_name, file_digest, move_aside
 from .methods.base import method_class
 
 # %% auto #0
-__all__ = ['TrainingFailed', 'train_command', 'stream_process', 'load_backbone', 'provenance', 'eval_hash', 'RunStore']
+__all__ = ['TrainingFailed', 'failure_cause', 'train_command', 'stream_process', 'DamagedRun', 'load_backbone', 'provenance',
+           'RunDataMismatch', 'eval_hash', 'RunStore']
 
 # %% ../nbs/10_runs.ipynb #33fcdca3
 class TrainingFailed(RuntimeError):
-    "A training subprocess exited with an error; the message holds the tail of its output."
+    "A training subprocess exited with an error; the first line says why, the rest is the tail of its output."
+
+def failure_cause(out: str) -> str:
+    "Why a process failed, from its output: its last `error:` line, else the exception line of its last traceback, else ''."
+    import re
+    lines = [re.sub(r'^\[(default|rank)\d*\]:', '', l) for l in out.replace('\r', '\n').splitlines()]
+    for l in reversed(lines):
+        if l.startswith('error: '): return l[len('error: '):].strip()
+    tb = [i for i, l in enumerate(lines) if l.startswith('Traceback (most recent call last)')]
+    if tb: return next((l.strip() for l in lines[tb[-1] + 1:] if l.strip() and not l[0].isspace()), '')
+    return ''
 
 def train_command(run_dir, # the run folder (holding config.yaml)
                   nproc: int = 1, # processes (GPUs); > 1 launches torchrun
@@ -53,11 +64,19 @@ def stream_process(cmd: list[str], # command to run
             raise
     out = ''.join(tail)[-tail_chars:]
     if rc != 0:
+        import signal
         lines = [l for l in out.replace('\r', '\n').splitlines() if l.strip()]
-        raise TrainingFailed(f"`{' '.join(map(str, cmd))}` exited with code {rc}; last output:\n" + '\n'.join(lines[-40:]))
+        why = f' (killed by {signal.Signals(-rc).name})' if rc < 0 and -rc in signal.valid_signals() else ''
+        cause = failure_cause(out)
+        shown = ' '.join('python' if c == sys.executable else str(c) for c in cmd)
+        raise TrainingFailed(f"`{shown}` exited with code {rc}{why}" + (f": {cause}" if cause else '')
+                             + (f" (output in {log_path})" if log_path else '') + "\nlast output:\n" + '\n'.join(lines[-40:]))
     return out
 
 # %% ../nbs/10_runs.ipynb #1063becd
+class DamagedRun(OSError):
+    "A file of a complete run cannot be loaded."
+
 def load_backbone(run_dir, # a complete run's folder
                   cfg: Config | None = None, # its config (None: read `run_dir/config.yaml`)
                   device='cpu') -> torch.nn.Module:
@@ -68,7 +87,11 @@ def load_backbone(run_dir, # a complete run's folder
     p = run_dir/'backbone.pt'
     if not p.exists(): raise FileNotFoundError(f"{p} does not exist: the run is not complete (train it with RunStore.pretrain)")
     m = build_backbone(cfg.model.backbone, cfg.model.width)
-    m.load_state_dict(torch.load(p, map_location='cpu', weights_only=True))
+    try: state = torch.load(p, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise DamagedRun(f"{p} cannot be loaded ({type(e).__name__}: {e}); ask the run store for the run again "
+                         "(`s2vc-repro pretrain` with the same options): it checks the run's files and makes a damaged one again") from None
+    m.load_state_dict(state)
     return m.to(device).eval()
 
 # %% ../nbs/10_runs.ipynb #a96e41b0
@@ -79,6 +102,17 @@ def provenance(cfg: Config) -> dict:
             'time': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
 
 # %% ../nbs/10_runs.ipynb #b840f347
+def _readable_json(f: Path) -> bool:
+    "Does `f` hold readable JSON? An unreadable cache file is set aside (said on the terminal) so that it is computed again."
+    if not f.exists(): return False
+    try: json.loads(f.read_text()); return True
+    except ValueError:
+        print(f"{f} cannot be read; moved to {move_aside(f).name}; it is computed again", flush=True)
+        return False
+
+class RunDataMismatch(ValueError):
+    "A complete run was trained on other data than the config's data folder now holds."
+
 def eval_hash(cfg: Config, **kwargs) -> str:
     "Hash of the config sections evaluation reads, and of the evaluation's keyword arguments."
     blob = {s: _hashable(getattr(cfg, s)) for s in ('data', 'synth', 'aug', 'eval')}
@@ -115,12 +149,60 @@ class RunStore:
             try: yield
             finally: fcntl.flock(f, fcntl.LOCK_UN)
 
-    def pretrain(self, cfg: Config) -> Path:
-        "The folder of `cfg`'s complete run: reused if complete, resumed if interrupted, else trained (in a subprocess)."
-        d = self.run_dir(cfg); d.mkdir(parents=True, exist_ok=True)
+    def damaged(self, cfg: Config) -> dict:
+        "What is wrong with the files of `cfg`'s complete run: {path: why} (empty: the run is whole)."
+        d = self.run_dir(cfg); p = d/'done.json'
+        try: done = json.loads(p.read_text())
+        except (OSError, ValueError) as e: return {p: f'cannot be read ({type(e).__name__}: {e})'}
+        if not isinstance(done, dict) or not isinstance(done.get('files', {}), dict): return {p: 'is not a run record'}
+        if 'files' not in done:  # a run from before checksums were recorded: its backbone must at least load
+            try: torch.load(d/'backbone.pt', map_location='cpu', weights_only=True); return {}
+            except Exception as e: return {d/'backbone.pt': f'cannot be loaded ({type(e).__name__})'}
+        bad = {}
+        for name, digest in done['files'].items():
+            f = d/name
+            if not f.exists(): bad[f] = 'is missing'
+            elif file_digest(f) != digest: bad[f] = 'does not match its checksum in done.json'
+        return bad
+
+    def data_mismatch(self, cfg: Config) -> str | None:
+        "Why `cfg`'s complete run was trained on other data than `cfg.data` now holds, or None (same data, or nothing to compare)."
+        if self.dataset is not None: return None  # trained on a dataset factory
+        try: was = json.loads((self.run_dir(cfg)/'done.json').read_text()).get('data')
+        except (OSError, ValueError): return None
+        if not was: return None
+        from s2vc_repro.data.datasets import data_identity
+        try: now = data_identity(cfg.data.root, cfg.data.dataset, 'train', cfg.data.split)
+        except (OSError, ValueError): return None  # the data is not here: nothing to compare with
+        if now['digest'] == was.get('digest'): return None
+        return (f"run {self.run_dir(cfg)} was trained on other data: {was['videos']} videos, {was['bytes']} bytes "
+                f"({was.get('skipped', 0)} skipped as unreadable), digest {was['digest']}; {cfg.data.dataset} under "
+                f"{cfg.data.root} now has {now['videos']} videos, {now['bytes']} bytes, digest {now['digest']}. "
+                "Train it again on this data with `--restart` (RunStore.pretrain(cfg, restart=True); the old run is set aside), "
+                "or set data.root to the data it was trained on")
+
+    def pretrain(self, cfg: Config,
+                 restart: bool = False, # set an existing run aside (renamed, not deleted) and train it again
+                ) -> Path:
+        "The folder of `cfg`'s complete run: reused if complete and whole, resumed if interrupted, else trained (in a subprocess)."
+        d = self.run_dir(cfg)
+        if not restart and self.status(cfg) == 'complete' and not self.damaged(cfg):  # no lock, no write: a read-only store serves
+            if (why := self.data_mismatch(cfg)): raise RunDataMismatch(why)
+            return d
+        if restart and d.exists():
+            aside = move_aside(d, 'replaced')
+            print(f"run {d.name} set aside as {aside.name}; training it again", flush=True)
+        d.mkdir(parents=True, exist_ok=True)
         with self._lock(d):
             st = self.status(cfg)
-            if st == 'complete': return d
+            if st == 'complete':
+                if (why := self.data_mismatch(cfg)): raise RunDataMismatch(why)  # before any repair, which would resume on today's data
+                if not (bad := self.damaged(cfg)): return d
+                for f in {d/'done.json', *bad}:
+                    if f.exists(): move_aside(f)
+                print(f"run {d.name} is damaged: {'; '.join(f'{f} {why}' for f, why in bad.items())}; "
+                      "set aside (*.corrupt-*), the run is made again", flush=True)
+                st = self.status(cfg)
             h, cfg = cfg.hash, method_class(cfg.method.name).prepare(cfg, self)
             if cfg.hash != h: raise ValueError(f"{cfg.method.name}.prepare changed a value that the config hash covers")
             if (d/'config.yaml').exists() and load_config(d/'config.yaml').hash != cfg.hash:
@@ -135,7 +217,10 @@ class RunStore:
         "The final metrics of `cfg`'s complete run (`done.json`)."
         p = self.run_dir(cfg)/'done.json'
         if not p.exists(): raise FileNotFoundError(f"run {p.parent.name} is {self.status(cfg)}, not complete")
-        return json.loads(p.read_text())
+        try: return json.loads(p.read_text())
+        except ValueError as e:
+            raise DamagedRun(f"{p} cannot be read ({e}); ask the run store for the run again (RunStore.pretrain, or "
+                             "`s2vc-repro pretrain` with the same options): it sets the damaged file aside and makes the run again") from None
 
     def log(self, cfg: Config, kind: str = 'epoch'):
         "The training log of `cfg`'s run as a DataFrame (`kind` 'epoch' or 'step' lines)."
@@ -159,7 +244,7 @@ class RunStore:
         ecfg = cfg.replace(**eval_overrides) if eval_overrides else cfg
         h = eval_hash(ecfg, **kwargs)
         paths = {p: d/'eval'/f'{p}-{h}.json' for p in protocols}
-        missing = [p for p, f in paths.items() if not f.exists()]
+        missing = [p for p, f in paths.items() if not _readable_json(f)]
         if missing:
             fn = self.evaluate_fn
             if fn is None: from s2vc_repro.evaluate import evaluate_backbone as fn
@@ -178,8 +263,10 @@ class RunStore:
         "A table of the runs in the store: name, method, profile, status, wall time."
         import pandas as pd
         rows = []
-        for d in sorted(p for p in self.root.iterdir() if (p/'config.yaml').exists()):
-            c = load_config(d/'config.yaml'); done = (d/'done.json').exists()
+        for d in sorted(p for p in self.root.iterdir() if (p/'config.yaml').exists() and '.' not in p.name):  # not runs set aside
+            c = load_config(d/'config.yaml'); st = self.status(c)
+            try: wall = json.loads((d/'done.json').read_text())['wall_time'] if st == 'complete' else None
+            except (ValueError, KeyError, TypeError): st, wall = 'damaged', None
             rows.append({'run': d.name, 'method': c.method.name, 'profile': c.profile, 'backbone': c.model.backbone,
-                         'status': self.status(c), 'wall_time': json.loads((d/'done.json').read_text())['wall_time'] if done else None})
+                         'status': st, 'wall_time': wall})
         return pd.DataFrame(rows)

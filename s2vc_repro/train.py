@@ -15,7 +15,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 from .config import Config, to_yaml, load_config
 from .methods.base import Method, build_method, to_device
-from .records import atomic_save, atomic_write, device_name
+from .records import atomic_save, atomic_write, device_name, file_digest, move_aside
 
 # %% auto #0
 __all__ = ['make_optimizer', 'lr_factor', 'make_scheduler', 'rng_state', 'set_rng_state', 'seed_all', 'setup_distributed',
@@ -140,6 +140,13 @@ def prepare_data(cfg, rank: int = 0, world: int = 1):
         ensure_benchmark(cfg.data.root, cfg.synth)
     if world > 1: dist.barrier()
 
+def _data_record(cfg, ds, keep: int = 1000) -> dict:
+    "The identity of `cfg`'s training data (`data_identity`) and the files `ds` skipped as unreadable (the first `keep` named)."
+    from s2vc_repro.data.datasets import data_identity
+    rec = data_identity(cfg.data.root, cfg.data.dataset, 'train', cfg.data.split)
+    bad = [os.path.relpath(p, cfg.data.root) for p, _ in getattr(ds, 'bad', [])]
+    return {**rec, 'skipped': len(bad), 'skipped_files': bad[:keep]}
+
 def _read_log(path) -> list[dict]:
     path = Path(path)
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
@@ -183,6 +190,7 @@ def train(cfg: Config, # the run's configuration
     torch.backends.cudnn.benchmark = not t.deterministic
     try:
         seed_all(t.seed)
+        data = None  # what the run was trained on (the configured dataset's identity, skipped files)
         method = method if method is not None else build_method(cfg)
         method = method.to(device)
         factory = _dataset_factory(dataset) if not isinstance(dataset, Dataset) else None
@@ -191,6 +199,7 @@ def train(cfg: Config, # the run's configuration
         else:
             prepare_data(cfg, rank, world)
             ds = method.build_dataset(cfg)
+            data = _data_record(cfg, ds)
         loader, sampler = _make_loader(ds, cfg, rank, world, device)
         from s2vc_repro.augment import ClipAugment
         aug = ClipAugment(cfg.aug, cfg.data.size).to(device)
@@ -204,9 +213,19 @@ def train(cfg: Config, # the run's configuration
         amp = bool(t.amp and device.type == 'cuda')
         scaler = torch.amp.GradScaler('cuda', enabled=amp)
 
-        start_epoch, wall0 = 0, 0.0
+        start_epoch, wall0, ck = 0, 0.0, None
         if resume and ck_path.exists():
-            ck = torch.load(ck_path, map_location='cpu', weights_only=True)
+            try: ck = torch.load(ck_path, map_location='cpu', weights_only=True)
+            except Exception as e:
+                if not main: raise
+                aside = move_aside(ck_path)
+                print(f"checkpoint {ck_path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                      f"moved to {aside.name}; training starts over", file=sys.stderr, flush=True)
+        if ck is not None:
+            if data and ck.get('data') and ck['data']['digest'] != data['digest']:
+                raise ValueError(f"{ck_path} was trained on other data ({ck['data']['videos']} videos, digest {ck['data']['digest']}) than "
+                                 f"{cfg.data.dataset} under {cfg.data.root} now holds ({data['videos']} videos, digest {data['digest']}); "
+                                 "start over with `--restart`, or set data.root to the data it was trained on")
             if from_cfg_hash(ck['config']) != cfg.hash:
                 raise ValueError(f"{ck_path} was written by another config; use a new run_dir or resume=False")
             method.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
@@ -222,6 +241,7 @@ def train(cfg: Config, # the run's configuration
             if log: log.write(json.dumps(rec) + '\n'); log.flush()
 
         t_start, last = time.time(), {}
+        if t.epochs == 0 and main: print('train.epochs=0: no training step; the backbone keeps its random initialisation', flush=True)
         method.train()
         for epoch in range(start_epoch, t.epochs):
             seed_all(t.seed, epoch, rank)
@@ -286,7 +306,7 @@ def train(cfg: Config, # the run's configuration
                 atomic_save({'epoch': epoch + 1, 'step': (epoch + 1) * spe, 'model': method.state_dict(),
                              'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(), 'scaler': scaler.state_dict(),
                              'rng': rng_state(), 'sampler_epoch': epoch + 1, 'wall_time': wall0 + time.time() - t_start,
-                             'world_size': world, 'config': cfg.to_dict()}, ck_path)
+                             'world_size': world, 'config': cfg.to_dict(), 'data': data}, ck_path)
         if log: log.close()
         if world > 1: dist.barrier()
         epochs_log = [r for r in _read_log(log_path) if r.get('type') == 'epoch'] if main else []
@@ -295,9 +315,10 @@ def train(cfg: Config, # the run's configuration
                 'clips_per_s': float(np.mean([r['clips_per_s'] for r in epochs_log])) if epochs_log else None,
                 'data_wait_share': float(np.mean([r['data_wait_share'] for r in epochs_log])) if epochs_log else None,
                 'config_hash': cfg.hash, 'method': cfg.method.name, 'world_size': world, 'device': device_name(device),
-                'torch': torch.__version__, 'python': platform.python_version()}
+                'torch': torch.__version__, 'python': platform.python_version(), 'data': data}
         if main:
             atomic_save(method.backbone.state_dict(), run_dir/'backbone.pt')
+            done['files'] = {p.name: file_digest(p) for p in (run_dir/'backbone.pt', ck_path) if p.exists()}
             atomic_write(done_path, json.dumps(done, indent=1))
         if world > 1: dist.barrier()
         return done
@@ -320,10 +341,15 @@ def main(argv=None):
     ap.add_argument('--dataset', default=None, help="dataset factory 'module:function' called as f(cfg, mode)")
     ap.add_argument('--log-every', type=int, default=10)
     a = ap.parse_args(argv)
-    cfg = load_config(Path(a.run_dir)/'config.yaml')
     try:
+        cfg = load_config(Path(a.run_dir)/'config.yaml')
         res = train(cfg, a.run_dir, resume=not a.restart, progress=not a.no_progress, dataset=a.dataset, log_every=a.log_every)
         if setup_distributed()[0] == 0: print(json.dumps(res))
+    except Exception as e:  # an error the user can act on: one `error:` line, which the run store reports (traceback: S2VC_TRACEBACK=1)
+        from s2vc_repro.cli import is_reported
+        if os.environ.get('S2VC_TRACEBACK') or not is_reported(e): raise
+        print(f'error: {type(e).__name__}: {e}', file=sys.stderr, flush=True)
+        sys.exit(1)
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
 

@@ -95,10 +95,10 @@ def test_training_resumes(tmp_path, smoke_images, monkeypatch):
         return orig(*a, **k)
     monkeypatch.setattr(flows, 'dequantize', crash_at_7)
     with pytest.raises(KeyboardInterrupt): train_flow(cfg, tmp_path/'run', device='cpu', progress=False, images=smoke_images, ckpt_every=3)
-    assert torch.load(tmp_path/'run'/'ckpt.pt')['step'] == 6 and not (tmp_path/'run'/'flow.pt').exists()
+    assert torch.load(tmp_path/'run'/'ckpt.pt', weights_only=True)['step'] == 6 and not (tmp_path/'run'/'flow.pt').exists()
     monkeypatch.setattr(flows, 'dequantize', orig)
     out = train_flow(cfg, tmp_path/'run', device='cpu', progress=False, images=smoke_images, ckpt_every=3)
-    a, b = torch.load(ref)['state'], torch.load(out)['state']
+    a, b = torch.load(ref, weights_only=True)['state'], torch.load(out, weights_only=True)['state']
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # the resumed run equals the uninterrupted one
 
 def test_load_flow_errors(tmp_path):

@@ -19,7 +19,7 @@ __all__ = ['VIDEO_EXTS', 'UCF_LAYOUT', 'HMDB_LAYOUT', 'K400_LAYOUT', 'K200_LAYOU
            'SYNTH_SUBSETS', 'VideoRecord', 'SplitFileError', 'ucf101_classes', 'parse_ucf101', 'parse_hmdb51',
            'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids', 'parse_kinetics200', 'parse_diving48',
            'TooManyBadVideos', 'VideoDataset', 'collate_clips', 'dataset_dirs', 'load_split', 'build_dataset',
-           'read_meta']
+           'read_meta', 'data_identity']
 
 # %% ../../nbs/02_datasets.ipynb #2f090d4b
 @dataclass
@@ -41,6 +41,15 @@ def _need(folder, names, dataset: str, layout: str) -> Path:
     tried = ', '.join(f"'{n}'" for n in ([names] if isinstance(names, str) else names))
     raise SplitFileError(f"{dataset} split file {tried} not found in folder '{folder}'. Expected layout: {layout}")
 
+def _read_text(path) -> str:
+    "The UTF-8 text of a split file, or `SplitFileError` naming the file and the line that is not UTF-8."
+    data = Path(path).read_bytes()
+    try: return data.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b'\n') + 1
+        raise SplitFileError(f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); "
+                             "split files must be UTF-8 (or ASCII) text") from None
+
 VIDEO_EXTS = ('.avi', '.mp4', '.mkv', '.webm', '.mov')
 
 def _resolve(path: Path) -> Path:
@@ -57,8 +66,14 @@ UCF_LAYOUT = ("<root>/<name>/splits/{classInd.txt, trainlist0{1,2,3}.txt, testli
 
 def ucf101_classes(split_dir) -> list[str]:
     "Class names in `classInd.txt` order (label = line's index - 1)."
-    rows = [l.split() for l in _need(split_dir, 'classInd.txt', 'UCF101', UCF_LAYOUT).read_text().splitlines() if l.strip()]
-    rows = sorted((int(i), name) for i, name in rows)
+    f, rows = _need(split_dir, 'classInd.txt', 'UCF101', UCF_LAYOUT), []
+    for ln, line in enumerate(_read_text(f).splitlines(), 1):
+        parts = line.split()
+        if not parts: continue
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise SplitFileError(f"{f}:{ln}: expected '<index> <ClassName>' (e.g. '1 ApplyEyeMakeup'), got {line.strip()!r}")
+        rows.append((int(parts[0]), parts[1]))
+    rows = sorted(rows)
     if [i for i, _ in rows] != list(range(1, len(rows) + 1)):
         raise SplitFileError(f"classInd.txt in '{split_dir}' must number classes 1..N without gaps")
     return [name for _, name in rows]
@@ -74,10 +89,12 @@ def parse_ucf101(split_dir, # folder of the split files
     name = {'train': f'trainlist0{split}.txt', 'test': f'testlist0{split}.txt'}.get(subset, f'testlist0{split}_{subset}.txt')
     f = _need(split_dir, name, 'UCF101', UCF_LAYOUT)
     recs = []
-    for ln, line in enumerate(f.read_text().splitlines(), 1):
+    for ln, line in enumerate(_read_text(f).splitlines(), 1):
         parts = line.split()
         if not parts: continue
         rel = parts[0]
+        if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+            raise SplitFileError(f"{f}:{ln}: expected '<ClassName>/<video> [<label 1..{len(classes)}>]', got {line.strip()!r}")
         if len(parts) > 1: label = int(parts[1]) - 1
         else:
             folder = rel.replace('\\', '/').split('/')[0]
@@ -105,7 +122,7 @@ def parse_hmdb51(split_dir, # folder of the `<class>_test_split<k>.txt` files
     want = {'train': '1', 'test': '2'}[subset]
     recs = []
     for label, c in enumerate(classes):
-        for line in (Path(split_dir)/f'{c}{suffix}').read_text().splitlines():
+        for line in _read_text(Path(split_dir)/f'{c}{suffix}').splitlines():
             parts = line.split()
             if len(parts) >= 2 and parts[1] == want: recs.append(VideoRecord(str(_resolve(Path(video_dir)/c/parts[0])), label))
     return recs, classes
@@ -120,7 +137,8 @@ K_CSV = {'train': ('train.csv', 'kinetics_400_train.csv', 'kinetics-400_train.cs
 
 def read_kinetics_csv(path) -> list[dict]:
     "Rows of a Kinetics annotation CSV as dicts (label, youtube_id, time_start, time_end, split, ...)."
-    with open(path, newline='') as f: rows = list(csv.DictReader(f))
+    import io
+    rows = list(csv.DictReader(io.StringIO(_read_text(path), newline='')))
     need = {'label', 'youtube_id', 'time_start', 'time_end'}
     if rows and not need <= set(rows[0]): raise SplitFileError(f"{path} lacks columns {sorted(need - set(rows[0]))}; header must be label,youtube_id,time_start,time_end,split")
     return rows
@@ -162,7 +180,7 @@ def parse_kinetics(split_dir, # folder of the CSVs (and, for K200, of the id lis
 
 def read_ytids(path) -> set[str]:
     "YouTube ids of a Mini-Kinetics list (one per line; extra columns ignored)."
-    return {l.split()[0].split(',')[0] for l in Path(path).read_text().splitlines() if l.strip()}
+    return {l.split()[0].split(',')[0] for l in _read_text(path).splitlines() if l.strip()}
 
 def parse_kinetics200(split_dir, # folder of `train_ytid_list.txt` / `val_ytid_list.txt`
                       video_dir, # folder of the Kinetics videos
@@ -185,8 +203,11 @@ def parse_diving48(split_dir, # folder of the Diving-48 V2 JSON files
                   ) -> tuple[list[VideoRecord], list[str]]:
     "Records and class names of Diving-48 V2."
     if subset not in ('train', 'test'): raise ValueError(f"unknown Diving-48 subset {subset!r}; valid: train, test")
-    rows = json.loads(_need(split_dir, f'Diving48_V2_{subset}.json', 'Diving-48', DIVING_LAYOUT).read_text())
-    vocab = json.loads(_need(split_dir, 'Diving48_vocab.json', 'Diving-48', DIVING_LAYOUT).read_text())
+    def load(name):
+        f = _need(split_dir, name, 'Diving-48', DIVING_LAYOUT)
+        try: return json.loads(_read_text(f))
+        except json.JSONDecodeError as e: raise SplitFileError(f"{f}:{e.lineno}: not valid JSON ({e.msg})") from None
+    rows, vocab = load(f'Diving48_V2_{subset}.json'), load('Diving48_vocab.json')
     classes = ['_'.join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in vocab]
     recs = [VideoRecord(str(_resolve(Path(video_dir)/f"{r['vid_name']}.mp4")), int(r['label']),
                         int(r.get('start_frame', 0) or 0), (int(r['end_frame']) if r.get('end_frame') is not None else None)) for r in rows]
@@ -241,9 +262,11 @@ class VideoDataset(Dataset):
         if self.bad:
             nb, n = len(self.bad), len(records)
             head = '\n  '.join(f'{p}: {why}' for p, why in self.bad[:5])
-            msg = f'{nb} of {n} video files ({nb / n:.1%}) cannot be read; first {min(nb, 5)}:\n  {head}'
-            if nb > max_bad_fraction * n: raise TooManyBadVideos(f'{msg}\nthis exceeds max_bad_fraction={max_bad_fraction}')
-            warnings.warn(f'{msg}\nthese are skipped', BadVideoWarning)
+            msg = f'{nb} of {n} video files ({nb / n:.1%}) cannot be read'
+            if nb > max_bad_fraction * n:
+                raise TooManyBadVideos(f'{msg}, more than max_bad_fraction={max_bad_fraction} allows '
+                                       f'(data.max_bad_fraction); first {min(nb, 5)}:\n  {head}')
+            warnings.warn(f'{msg}; these are skipped; first {min(nb, 5)}:\n  {head}', BadVideoWarning)
         return good
 
     def __len__(self): return len(self.records)
@@ -349,3 +372,20 @@ def read_meta(root, name: str):
     import pandas as pd
     p = Path(root)/name/'meta.csv'
     return pd.read_csv(p) if p.exists() else None
+
+# %% ../../nbs/02_datasets.ipynb #3d50e110
+def data_identity(root, # data root
+                  name: str, # dataset name
+                  subset: str = 'train', # the subset a run reads
+                  split: int = 1, # official split
+                 ) -> dict:
+    "Videos, total bytes, missing files and a digest of the (path, label, frame range, size) list of a dataset subset."
+    import hashlib
+    recs, _ = load_split(root, name, subset, split)
+    h, total, missing = hashlib.sha256(), 0, 0
+    for r in sorted(recs, key=lambda r: r.path):
+        try: size = os.stat(r.path).st_size
+        except OSError: size, missing = -1, missing + 1
+        total += max(size, 0)
+        h.update(f'{os.path.relpath(r.path, root)}\t{r.label}\t{r.start}\t{r.end}\t{size}\n'.encode())
+    return dict(dataset=name, subset=subset, split=split, videos=len(recs), bytes=total, missing=missing, digest=h.hexdigest()[:16])

@@ -5,6 +5,7 @@
 # %% ../../nbs/07d_s2vc.ipynb #6562e687
 from __future__ import annotations
 import torch
+import sys
 import torch.nn.functional as F
 from torch import nn, Tensor
 from ..augment import ClipAugment, normalize, IMAGENET_MEAN
@@ -118,6 +119,10 @@ class SuppressedKeyMoCo(MoCo):
 
     def training_step(self, batch: dict, aug: nn.Module) -> dict:
         out = super().training_step(batch, aug)
+        if self.training and float(self._kept) == 0 and not getattr(self, '_said_nothing_kept', False):
+            self._said_nothing_kept = True  # once per run: a threshold above every latent STD leaves only static keys
+            print(f"warning: no latent dimension of the key clips was kept (kept share 0): every key clip is static; "
+                  f"lower s2vc.alpha (now {self.cfg.s2vc.alpha:g}; the paper uses 0.5)", file=sys.stderr, flush=True)
         return {**out, 'kept': self._kept}
 
 @register('s2vc')

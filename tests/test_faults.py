@@ -1,0 +1,295 @@
+"Faults a user meets, each with what they see: bad values, bad split files and videos, damaged runs and flows, other data, an interrupted `reproduce`, a read-only store."
+import builtins, io, json, os, re, shutil, signal, subprocess, sys, threading, time
+from pathlib import Path
+import pytest
+import torch
+from s2vc_repro.cli import main, is_reported
+from s2vc_repro.config import get_config, ConfigError
+from s2vc_repro.data.datasets import SplitFileError
+from s2vc_repro.data.video import write_video, moving_square
+from s2vc_repro.runs import RunStore, RunDataMismatch, load_backbone, DamagedRun
+from s2vc_repro import flows
+from s2vc_repro.reproduce import make_notebook
+
+pytestmark = pytest.mark.usefixtures('one_thread')  # see conftest.py
+
+CLI = str(Path(sys.executable).parent/'s2vc-repro')
+FACTORY = 's2vc_repro.train:random_clips'
+TINY = {'data.frames': 4, 'data.size': 8, 'data.resize': 10, 'train.batch_size': 4}  # a few seconds per run
+
+def _main(args, capsys) -> tuple[int, str]:
+    "`main`'s exit code and everything it printed (stdout + stderr)."
+    try: rc = main(args)
+    except SystemExit as e: rc = e.code
+    out = capsys.readouterr()
+    return rc, out.out + out.err
+
+# --- values -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('setting,valid', [
+    ('s2vc.alpha=-1', "'s2vc.alpha' must be > 0, got -1.0"),
+    ('train.lr=-1', "'train.lr' must be > 0, got -1.0"),
+    ('data.frames=0', "'data.frames' must be >= 1, got 0"),
+    ('data.max_bad_fraction=2', "'data.max_bad_fraction' must be [0, 1], got 2.0"),
+    ('train.batch_size=-4', "'train.batch_size' must be >= 1, got -4"),
+    ('aug.crop_scale=[0.9, 0.1]', 'the first <= the second'),
+])
+def test_value_out_of_range_is_one_line(setting, valid, capsys):
+    rc, out = _main(['config', 'show', '--profile', 'smoke', '--set', setting], capsys)
+    assert rc == 2 and valid in out and 'Traceback' not in out and len(out.strip().splitlines()) == 1, out
+
+def test_method_relation_dclr_frames():
+    with pytest.raises(ConfigError, match=r'data.frames must be >= 2 for dclr'): get_config('smoke', {'method.name': 'dclr', 'data.frames': 1})
+
+def test_profiles_and_registered_runs_pass():
+    "Every profile, with every method and every registered paper run, is within range."
+    from s2vc_repro.config import METHODS
+    from s2vc_repro.reproduce import profile_configs
+    for p in ('smoke', 'mini', 'paper'):
+        assert len(profile_configs(p)) > 0 and all(get_config(p, {'method.name': m}) for m in METHODS)
+
+def test_s2vc_alpha_that_keeps_nothing_is_said(capsys):
+    "alpha above every latent STD makes every key clip static: training says so (once) instead of passing in silence."
+    from s2vc_repro.augment import ClipAugment
+    from s2vc_repro.methods.base import build_method, method_class
+    from s2vc_repro.reproduce import random_batch
+    cfg = get_config('smoke', {'method.name': 's2vc', 's2vc.alpha': 7})
+    m = build_method(cfg, **method_class('s2vc').stand_ins(cfg)).train()
+    for _ in range(2): out = m.training_step(random_batch(cfg, m.data_mode, 4), ClipAugment(cfg.aug, cfg.data.size))
+    assert float(out['kept']) == 0 and capsys.readouterr().err.count('lower s2vc.alpha (now 7;') == 1
+
+def test_zero_epochs_says_random_init(tmp_path, capsys):
+    from s2vc_repro.train import train, RandomClips
+    cfg = get_config('smoke', {**TINY, 'train.epochs': 0})
+    res = train(cfg, tmp_path, dataset=RandomClips(8, 'pair', 4, 10), progress=False)
+    assert 'the backbone keeps its random initialisation' in capsys.readouterr().out and res['steps'] == 0
+
+# --- split files and videos: file and line in one line, also through the training subprocess ------------------
+
+def _ucf(root: Path, train_lines, n_videos: int = 2) -> Path:
+    "A UCF101-layout dataset under `root` with `n_videos` small videos in two classes and the given trainlist."
+    base = root/'ucf101'
+    for k in range(n_videos):
+        c = ('left', 'right')[k % 2]
+        write_video(base/'videos'/c/f'{c}_{k}.mp4', moving_square(T=12, H=12, W=12, side=4))
+    (base/'splits').mkdir(parents=True, exist_ok=True)
+    (base/'splits'/'classInd.txt').write_text('1 left\n2 right\n')
+    (base/'splits'/'trainlist01.txt').write_bytes(train_lines.encode() if isinstance(train_lines, str) else train_lines)
+    return base/'splits'
+
+def _ucf_args(root) -> list:
+    return ['--profile', 'smoke', '--method', 'supervised', '--runs', str(root/'runs'), '--set', 'data.dataset=ucf101',
+            '--set', f'data.root={root}', *[a for k, v in TINY.items() for a in ('--set', f'{k}={v}')]]
+
+def _train_main(root, capsys) -> tuple[int, str]:
+    "What the training process (`python -m s2vc_repro.train RUN_DIR`) prints and returns for the UCF101 data under `root`, run in this process."
+    from s2vc_repro.config import to_yaml
+    from s2vc_repro.train import main as train_main
+    cfg = get_config('smoke', {**TINY, 'method.name': 'supervised', 'data.dataset': 'ucf101', 'data.root': str(root)})
+    (root/'run').mkdir(); (root/'run'/'config.yaml').write_text(to_yaml(cfg))
+    try: train_main([str(root/'run'), '--no-progress']); rc = 0
+    except SystemExit as e: rc = e.code
+    out = capsys.readouterr()
+    return rc, out.out + out.err
+
+def test_malformed_split_line_is_one_line_at_the_cli(tmp_path, capsys):
+    "Through the whole path: the training subprocess prints one `error:` line, the CLI's one line carries it."
+    s = _ucf(tmp_path, 'left/left_0.mp4 1\nright/right_1.mp4 two\n')
+    rc, out = _main(['pretrain', *_ucf_args(tmp_path)], capsys)
+    assert rc == 1 and 'Traceback' not in out, out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith('s2vc-repro: error: TrainingFailed: ') and 'exited with code 1: SplitFileError: ' in last, out
+    assert f"{s/'trainlist01.txt'}:2: expected '<ClassName>/<video> [<label 1..2>]', got 'right/right_1.mp4 two'" in last, out
+
+def test_traceback_flag_shows_the_childs_traceback(tmp_path, capsys):
+    _ucf(tmp_path, 'left/left_0.mp4 1\nright/right_1.mp4 two\n')
+    with pytest.raises(Exception) as e: main(['--traceback', 'pretrain', *_ucf_args(tmp_path)])
+    assert 'Traceback' in str(e.value) and 'parse_ucf101' in str(e.value) and 'S2VC_TRACEBACK' not in os.environ
+
+@pytest.mark.parametrize('case', ['non-utf8', 'no-classind', 'bad-videos'])
+def test_data_errors_are_one_line_naming_the_file(tmp_path, capsys, case):
+    s = _ucf(tmp_path, b'left/left_0.mp4 1\nright/right_1\xe9.mp4 2\n' if case == 'non-utf8' else 'left/left_0.mp4 1\nright/right_1.mp4 2\n')
+    if case == 'no-classind': (s/'classInd.txt').unlink()
+    if case == 'bad-videos': (s.parent/'videos'/'right'/'right_1.mp4').write_bytes(b'garbage')
+    rc, out = _train_main(tmp_path, capsys)
+    want = {'non-utf8': f"error: SplitFileError: {s/'trainlist01.txt'}:2: not UTF-8 text",
+            'no-classind': f"error: SplitFileError: UCF101 split file 'classInd.txt' not found in folder '{s}'",
+            'bad-videos': 'error: TooManyBadVideos: 1 of 2 video files (50.0%) cannot be read, more than max_bad_fraction=0.05 allows'}[case]
+    assert rc == 1 and 'Traceback' not in out and out.strip().splitlines()[0].startswith(want), out
+
+def test_bugs_keep_their_traceback():
+    assert is_reported(SplitFileError('x')) and is_reported(ConfigError('x')) and is_reported(OSError('x'))
+    assert not is_reported(KeyError('x')) and not is_reported(TypeError('x'))
+
+# --- runs know their data ----------------------------------------------------------------------------------
+
+def test_run_on_damaged_data_is_not_reused_for_clean_data(tmp_path, capsys):
+    lines = ''.join(f"{('left', 'right')[k % 2]}/{('left', 'right')[k % 2]}_{k}.mp4\n" for k in range(9))
+    s = _ucf(tmp_path, lines, n_videos=9)
+    bad = s.parent/'videos'/'right'/'right_1.mp4'
+    good = bad.read_bytes(); bad.write_bytes(good[:50])  # truncated: skipped (1 of 9 <= 0.2)
+    cfg = get_config('smoke', {**TINY, 'method.name': 'supervised', 'data.dataset': 'ucf101', 'data.root': str(tmp_path),
+                               'data.max_bad_fraction': 0.2})
+    store = RunStore(tmp_path/'runs', echo=False)
+    d = store.pretrain(cfg)
+    data = json.loads((d/'done.json').read_text())['data']
+    assert data['skipped'] == 1 and data['skipped_files'] == ['ucf101/videos/right/right_1.mp4'] and data['videos'] == 9
+    bad.write_bytes(good)  # the data is repaired: the run was not made on it
+    with pytest.raises(RunDataMismatch, match=r'(?s)trained on other data: 9 videos.*1 skipped.*--restart'): store.pretrain(cfg)
+    rc, out = _main(['pretrain', *_ucf_args(tmp_path), '--set', 'data.max_bad_fraction=0.2'], capsys)
+    assert rc == 1 and 'RunDataMismatch' in out and '--restart' in out and 'Traceback' not in out, out
+    rc, out = _main(['pretrain', *_ucf_args(tmp_path), '--set', 'data.max_bad_fraction=0.2', '--restart'], capsys)  # the one command that recovers
+    assert rc == 0 and 'set aside as' in out, out
+    assert json.loads((d/'done.json').read_text())['data']['skipped'] == 0
+    assert len(list(d.parent.glob(f'{d.name}.replaced-*'))) == 1
+
+# --- damaged runs and flows: path named, the same command recovers -------------------------------------------
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    "A complete tiny run (random clips, 2 epochs) in a store, copied by each test that damages it."
+    root = tmp_path_factory.mktemp('store')
+    cfg = get_config('smoke', {**TINY, 'train.epochs': 2, 'train.deterministic': True})
+    d = RunStore(root, dataset=FACTORY, echo=False).pretrain(cfg)
+    return root, cfg, d.name, (d/'backbone.pt').read_bytes()
+
+def _copy(trained, tmp_path):
+    root, cfg, name, weights = trained
+    shutil.copytree(root, tmp_path/'store')
+    return RunStore(tmp_path/'store', dataset=FACTORY), cfg, tmp_path/'store'/name, weights
+
+@pytest.mark.parametrize('victim,damage', [('backbone.pt', b'\x80\x02garbage'), ('done.json', None), ('ckpt.pt', b'')])
+def test_damaged_complete_run_is_named_and_remade(trained, tmp_path, capsys, victim, damage):
+    store, cfg, d, weights = _copy(trained, tmp_path)
+    f = d/victim
+    f.write_bytes(f.read_bytes()[:len(f.read_bytes()) // 2] if damage is None else damage)
+    assert store.pretrain(cfg) == d
+    out = capsys.readouterr().out
+    assert re.search(rf"run {d.name} is damaged: {re.escape(str(f))} (cannot be read|does not match its checksum)", out), out
+    assert len(list(d.glob(f'{victim}.corrupt-*'))) == 1 and store.damaged(cfg) == {}
+    assert (d/'backbone.pt').read_bytes() == weights  # remade: the same weights (resumed or retrained, deterministic)
+
+def test_garbage_backbone_loaded_directly_names_the_file(trained, tmp_path):
+    store, cfg, d, _ = _copy(trained, tmp_path)
+    (d/'backbone.pt').write_bytes(b'garbage')
+    with pytest.raises(DamagedRun, match=re.escape(str(d/'backbone.pt'))): load_backbone(d)
+
+def test_unreadable_cached_evaluation_is_computed_again(trained, tmp_path, capsys):
+    store, cfg, d, _ = _copy(trained, tmp_path)
+    calls = []
+    store.evaluate_fn = lambda cfg, bb, protocols, **kw: calls.append(protocols) or {f'synth-ucf/{p}/score': 0.5 for p in protocols}
+    want = store.evaluate(cfg, ('linear',))
+    f, = (d/'eval').glob('linear-*.json')
+    f.write_text('{"protocol": "lin')
+    assert store.evaluate(cfg, ('linear',)) == want and len(calls) == 2
+    assert f"{f} cannot be read; moved to {f.name}.corrupt-" in capsys.readouterr().out
+    (d/'done.json').write_text('{"epochs": 2, "ste')
+    with pytest.raises(DamagedRun, match=re.escape(str(d/'done.json'))): store.metrics(cfg)
+    assert list(store.runs()['status']) == ['damaged']
+
+def test_unreadable_checkpoint_of_interrupted_run_starts_over(trained, tmp_path, capsys):
+    store, cfg, d, weights = _copy(trained, tmp_path)
+    for n in ('done.json', 'backbone.pt'): (d/n).unlink()
+    (d/'ckpt.pt').write_bytes(b'\x80garbage')
+    assert store.status(cfg) == 'interrupted'
+    assert store.pretrain(cfg) == d
+    out = capsys.readouterr().out
+    assert f"checkpoint {d/'ckpt.pt'} cannot be read" in out and 'training starts over' in out, out
+    assert (d/'backbone.pt').read_bytes() == weights and len(list(d.glob('ckpt.pt.corrupt-*'))) == 1
+
+def test_garbage_flow_is_named_and_retrained(tmp_path, monkeypatch, capsys):
+    g = torch.Generator().manual_seed(0)
+    ims = torch.randint(0, 256, (48, 3, 8, 8), dtype=torch.uint8, generator=g)
+    monkeypatch.setattr(flows, 'load_images', lambda cfg, out=None, progress=False: (ims[:40], ims[40:]))
+    cfg = get_config('smoke', {'method.name': 's2vc', 'flow.steps': 2})
+    p = flows.ensure_flow(cfg, tmp_path, progress=False)
+    assert 'files' in json.loads((p.parent/'done.json').read_text())
+    p.write_bytes(b'garbage')
+    capsys.readouterr()
+    assert flows.ensure_flow(cfg, tmp_path, progress=False) == p
+    out = capsys.readouterr().out
+    assert f"flow run {p.parent.name} is damaged: {p} does not match its checksum" in out and 'trained again' in out, out
+    flows.load_flow(p, cfg.flow)
+
+def test_torch_load_is_weights_only_everywhere():
+    src = Path(flows.__file__).parent
+    calls = [(f.name, m) for f in src.rglob('*.py') for m in re.findall(r'torch\.load\([^\n]*', f.read_text())]
+    assert calls and all('weights_only=True' in m for _, m in calls), [c for c in calls if 'weights_only=True' not in c[1]]
+
+# --- the lock, and a read-only store -------------------------------------------------------------------------
+
+def test_two_callers_wait_on_the_lock_and_train_once(tmp_path):
+    store, cfg = RunStore(tmp_path, dataset=FACTORY, echo=False), get_config('smoke', {**TINY, 'train.epochs': 1})
+    res = []
+    ts = [threading.Thread(target=lambda: res.append(store.pretrain(cfg))) for _ in range(2)]
+    for t in ts: t.start()
+    for t in ts: t.join(300)
+    assert len(res) == 2 and res[0] == res[1] and store.status(cfg) == 'complete'
+    assert (res[0]/'train.out').read_text().count('"config_hash"') == 1  # one training process wrote done.json
+
+@pytest.fixture
+def no_writes_under(monkeypatch):
+    "Make every write, lock file, rename or removal under a folder fail as on a read-only file system (also for root)."
+    roots = []
+    def inside(p):
+        try: p = Path(os.fsdecode(p)).resolve()
+        except (TypeError, ValueError): return False
+        return any(p == r or r in p.parents for r in roots)
+    def deny(p): raise PermissionError(13, 'Read-only file system', str(p))
+    real_open, real_os_open = builtins.open, os.open
+    def guarded_open(file, mode='r', *a, **k):
+        if isinstance(file, (str, bytes, os.PathLike)) and any(c in mode for c in 'wax+') and inside(file): deny(file)
+        return real_open(file, mode, *a, **k)
+    def guarded_os_open(path, flags, *a, **k):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and inside(path): deny(path)
+        return real_os_open(path, flags, *a, **k)
+    monkeypatch.setattr(builtins, 'open', guarded_open); monkeypatch.setattr(io, 'open', guarded_open)
+    monkeypatch.setattr(os, 'open', guarded_os_open)
+    for name in ('replace', 'rename', 'unlink', 'remove', 'mkdir', 'rmdir'):
+        real = getattr(os, name)
+        def g(p, *a, _real=real, **k):
+            if inside(p) and not (_real is os.mkdir and Path(p).is_dir()): deny(p)
+            return _real(p, *a, **k)
+        monkeypatch.setattr(os, name, g)
+    return roots
+
+def test_read_only_store_serves_complete_runs(trained, tmp_path, no_writes_under):
+    store, cfg, d, weights = _copy(trained, tmp_path)
+    fake = lambda cfg, bb, protocols, **kw: {f'synth-ucf/{p}/score': 0.5 for p in protocols}
+    store.evaluate_fn = fake
+    want = store.evaluate(cfg, ('linear',))  # cached while the store is writable
+    for p in sorted((tmp_path/'store').rglob('*'), reverse=True): p.chmod(p.stat().st_mode & 0o555)
+    no_writes_under.append((tmp_path/'store').resolve())
+    ro = RunStore(tmp_path/'store', dataset=FACTORY, echo=False, evaluate_fn=lambda *a, **k: pytest.fail('cached results are read'))
+    assert ro.pretrain(cfg) == d and ro.evaluate(cfg, ('linear',)) == want
+    assert load_backbone(d).state_dict().keys() == torch.load(io.BytesIO(weights), weights_only=True).keys()
+
+# --- reproduce: Ctrl-C during a re-run keeps the finished notebook and the index -----------------------------
+
+PARAMS = "profile = 'smoke'\nout_dir = '.'\nruns_dir = 'runs'\ndata_root = 'data'"
+SLOW = ("from pathlib import Path\nimport os, time\nPath(out_dir, 's2vc-tab2.md').write_text('| a |\\n|---|\\n| 1 |')\n"
+        "if os.environ.get('S2VC_TEST_SLOW'):\n    Path(os.environ['S2VC_TEST_SLOW']).write_text('started')\n    time.sleep(120)")
+
+def test_interrupted_rerun_keeps_notebook_and_index(tmp_path):
+    make_notebook(tmp_path/'nbs'/'s2vc'/'s2vc-tab2.ipynb', [SLOW], PARAMS)
+    args = [CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(tmp_path/'nbs'), '--results', str(tmp_path/'res'),
+            '--runs', str(tmp_path/'runs'), '--timeout', '300']
+    env = {k: v for k, v in os.environ.items() if k != 'S2VC_TEST_SLOW'}
+    r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path/'res'/'smoke'
+    executed = (out/'notebooks'/'s2vc-tab2.ipynb').read_bytes()
+    (out/'notebooks'/'.dsm-tab2.partial.ipynb').write_text('{}')  # as left by a SIGKILLed run
+    marker = tmp_path/'started'
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         env={**env, 'S2VC_TEST_SLOW': str(marker)})
+    t0 = time.time()
+    while not marker.exists() and time.time() - t0 < 240 and p.poll() is None: time.sleep(0.2)
+    assert marker.exists(), p.communicate()
+    os.killpg(p.pid, signal.SIGINT)  # Ctrl-C at the terminal: the whole foreground process group
+    so, se = p.communicate(timeout=120)
+    assert p.returncode == 130 and se.strip() == 's2vc-repro: interrupted' and 'Traceback' not in so + se, so + se
+    assert (out/'notebooks'/'s2vc-tab2.ipynb').read_bytes() == executed
+    assert sorted(f.name for f in (out/'notebooks').iterdir()) == ['s2vc-tab2.ipynb']  # no partial file, also not the old one
+    row = next(l for l in (out/'index.md').read_text().splitlines() if l.startswith('| s2vc-tab2 |'))
+    assert '| done' in row and '[executed notebook](notebooks/s2vc-tab2.ipynb)' in row
