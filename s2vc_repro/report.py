@@ -291,17 +291,18 @@ def check_claims(results: pd.DataFrame, # columns artifact, row, column, and `va
 def _esc(s): return str(s).replace('|', '\\|').replace('\n', ' ')
 
 def claims_markdown(chk: pd.DataFrame, # output of `check_claims`
-                    links: bool=False, # link each claim's artifact to its `.md`
+                    links=False, # link each claim's artifact to its `.md`: True, or the IDs whose `.md` exists
                    ) -> list:
     "The verdicts of `chk` as markdown table lines."
-    lines = ['| ' + ('Artifact | ' if links else '') + 'Claim | Source | Test | Verdict | Difference ± SE | Seeds |',
-             '|' + '---|' * (7 if links else 6)]
+    lines = ['| ' + ('Artifact | ' if links is not False else '') + 'Claim | Source | Test | Verdict | Difference ± SE | Seeds |',
+             '|' + '---|' * (7 if links is not False else 6)]
     for r in chk.itertuples():
         d = '' if pd.isna(r.difference) else _fmt(r.difference, 2) + ('' if pd.isna(r.se) else f' ± {_fmt(r.se, 2)}')
         ver = f'**{r.verdict}**' if r.verdict in ('holds', 'does not hold') else r.verdict
         seeds = r.seeds or '—'
         if pd.notna(r.n_seeds): seeds += f' (n = {int(r.n_seeds)})'
-        cells = ([f'[{r.artifact}]({r.artifact}.md)'] if links else []) + [_esc(r.statement), _esc(r.source), f'`{_esc(r.test)}`', ver, d, _esc(seeds)]
+        linked = links is True or (links and r.artifact in links)
+        cells = ([f'[{r.artifact}]({r.artifact}.md)' if linked else r.artifact] if links is not False else []) + [_esc(r.statement), _esc(r.source), f'`{_esc(r.test)}`', ver, d, _esc(seeds)]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return lines
 
@@ -403,6 +404,6 @@ def write_claims(out_dir: str|Path, # a results folder written by `write_table` 
              f"{len(chk)} claims · " + ' · '.join(f'{v}: {n.get(v, 0)}' for v in VERDICTS), '', SE_RULE, '']
     for paper, g in chk.groupby('paper', sort=False):
         m = g.verdict.value_counts()
-        lines += [f'## {paper}', '', ' · '.join(f'{v}: {m.get(v, 0)}' for v in VERDICTS), ''] + claims_markdown(g, links=True) + ['']
+        lines += [f'## {paper}', '', ' · '.join(f'{v}: {m.get(v, 0)}' for v in VERDICTS), ''] + claims_markdown(g, links={a for a in g.artifact if (out/f'{a}.md').exists()}) + ['']
     if provenance: lines += ['## Provenance', ''] + _prov_lines(provenance)
     return dict(csv=atomic_write(out/'claims.csv', chk.to_csv(index=False)), md=atomic_write(out/'claims.md', '\n'.join(lines) + '\n'))
