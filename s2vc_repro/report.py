@@ -5,7 +5,6 @@
 # %% ../nbs/11_report.ipynb #a60f6fc1
 from __future__ import annotations
 import datetime, io, json, math, warnings
-from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -132,9 +131,9 @@ def _cell(r):
 def _prov_lines(prov):
     if not prov: return []
     out = []
-    for k, v in prov.items():
-        if isinstance(v, dict): v = ', '.join(f'{a}={b}' for a, b in v.items()) or '—'
-        out.append(f'- {k}: {v if v not in (None, "") else "—"}')
+    for k, val in prov.items():
+        if isinstance(val, dict): val = ', '.join(f'{a}={b}' for a, b in val.items()) or '—'
+        out.append(f'- {k}: {val if val not in (None, "") else "—"}')
     return out
 
 def table_markdown(joined: pd.DataFrame, # output of `join_reported`

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from .config import Config, ConfigError, get_config
 from .records import atomic_write, git_state, package_versions, device_info
-from .papers import PAPERS, ARTIFACTS, Artifact, PAPER_RUNS, run_config, profile_configs, paper_configs
+from .papers import PAPERS, ARTIFACTS, PAPER_RUNS, run_config
 from .progress import Progress, plan, plan_lines
 
 # %% auto #0
@@ -194,7 +194,7 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
              '', ' · '.join(f'**{n}** {s}' for s, n in counts.items()) + f' ({len(statuses)} artifacts). '
              'Provenance (config hashes, seeds, package versions, device, wall time): [manifest.json](manifest.json).', '']
     if cc := _claim_counts(out_dir):
-        lines += [f'Directional claims of the papers, with verdicts on these results: [claims.md](claims.md) — '
+        lines += ['Directional claims of the papers, with verdicts on these results: [claims.md](claims.md) — '
                   + ' · '.join(f'{v}: {cc.get(v, 0)}' for v in ('holds', 'does not hold', 'inconclusive', 'not run')) + '.', '']
     for paper, title in PAPERS.items():
         lines += [f'## {title}', '', '| ID | kind | what | status | files |', '|---|---|---|---|---|']
