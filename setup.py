@@ -36,6 +36,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['s2vc_repro', 's2vc_repro.*']),
     include_package_data = True,
+    package_data = {cfg['lib_name']: ['paper_facts/*.csv', 'paper_facts/*.yaml']},  # the paper facts (s2vc_repro.papers)
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['UsageError', 'parse_sets', 'cmd_config_show', 'cmd_data_synth', 'cmd_pretrain', 'cmd_evaluate', 'cmd_reproduce',
-           'cmd_data_prepare', 'build_parser', 'is_reported', 'main']
+           'cmd_site', 'cmd_data_prepare', 'build_parser', 'is_reported', 'main']
 
 # %% ../nbs/13_cli.ipynb #e72b1e8b
 class UsageError(ValueError):
@@ -87,8 +87,17 @@ def cmd_reproduce(args) -> int:
     signal.signal(signal.SIGTERM, stop)  # SIGTERM cleans up like Ctrl-C: no partial notebook is left
     res = R.reproduce(args.profile, only=args.only, results=args.results, notebooks=args.notebooks, runs=args.runs,
                       data=args.data, timeout=timeout, dry_run=args.dry_run, progress=args.progress, log_output=args.verbose,
-                      params=parse_sets(args.param), log=lambda s: print(s, flush=True))
+                      params=parse_sets(args.param), log=lambda s: print(s, flush=True), quiet=args.quiet,
+                      tutorials=False if args.no_tutorials else None, site=not args.no_site)
     return 0 if res['ok'] else 1
+
+def cmd_site(args) -> int:
+    "Render results/<profile>/ as a static site and print the path of its index."
+    from s2vc_repro.site import build_site
+    out = Path(args.results)/args.profile
+    if not (out/'index.md').exists(): raise UsageError(f"{out/'index.md'} does not exist: run `s2vc-repro reproduce --profile {args.profile}` first")
+    print(build_site(out, args.out))
+    return 0
 
 # %% ../nbs/13_cli.ipynb #7c3e9b14
 def _pairs(items, opt: str) -> dict:
@@ -142,6 +151,7 @@ _EPILOG = """examples:
   s2vc-repro pretrain --method s2vc --profile mini --set train.epochs=3
   s2vc-repro reproduce --profile mini --only s2vc-tab1 dsm
   s2vc-repro reproduce --profile paper --dry-run
+  s2vc-repro site --profile mini
   s2vc-repro config show --profile paper --set train.lr=0.01"""
 
 def _common(p, method=False, runs=False):
@@ -192,11 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--notebooks', metavar='DIR', help='paper notebooks folder (default: nbs/papers)')
     p.add_argument('--timeout', type=float, metavar='SEC', help='time limit per notebook cell, 0 for none (default: smoke 900, mini 14400, paper none)')
     p.add_argument('--list', action='store_true', help='list the artifacts and their notebooks, run nothing')
-    p.add_argument('--progress', action='store_true', help="show papermill's per-cell progress bar")
+    p.add_argument('--progress', action='store_true', help="show papermill's per-cell progress bar (instead of the live line)")
+    p.add_argument('-q', '--quiet', action='store_true', help='no plan and no live progress line: only the summary')
+    p.add_argument('--no-tutorials', action='store_true', help='do not execute the tutorials (a full reproduction does)')
+    p.add_argument('--no-site', action='store_true', help='do not render RESULTS/<profile>/site/ at the end')
     p.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' cell output")
     p.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
                    help="extra notebook parameter, value read as YAML (repeatable), e.g. --param \"rows=[MoCo, S2VC]\"")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser('site', help='render results/<profile>/ as static HTML (tables, figures, claims, executed notebooks)')
+    p.add_argument('--profile', default='mini', choices=list(PROFILES), help='profile (default: mini)')
+    p.add_argument('--results', default='results', metavar='DIR', help='results root (default: results)')
+    p.add_argument('--out', metavar='DIR', help='where the site goes (default: RESULTS/<profile>/site)')
+    p.set_defaults(func=cmd_site)
 
     cfg = sub.add_parser('config', help='inspect configurations').add_subparsers(dest='config_command', metavar='ACTION', required=True)
     p = cfg.add_parser('show', help='print a config as YAML with its hash')

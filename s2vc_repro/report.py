@@ -5,27 +5,21 @@
 # %% ../nbs/11_report.ipynb #a60f6fc1
 from __future__ import annotations
 import datetime, io, json, math, warnings
-from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .reported import reported, artifacts as reported_artifacts
+from .papers import ARTIFACTS as _INVENTORY, CLAIMS, Among, Expr, check_artifact, reported, reported_artifacts, v
 from .records import atomic_write, git_commit, device_name, package_versions
 
 # %% auto #0
-__all__ = ['ARTIFACTS', 'CSV_COLUMNS', 'RELATIONS', 'CLAIMS', 'check_artifact', 'provenance', 'format_seeds', 'join_reported',
-           'table_markdown', 'write_table', 'set_style', 'save_figure', 'load_results', 'Expr', 'v', 'Claim',
-           'claims_table', 'check_claims', 'write_claims']
+__all__ = ['ARTIFACTS', 'CSV_COLUMNS', 'Z_SE', 'SE_RULE', 'VERDICTS', 'provenance', 'format_seeds', 'join_reported',
+           'table_markdown', 'load_results', 'verdict', 'check_claims', 'claims_markdown', 'write_table', 'set_style',
+           'save_figure', 'figure_markdown', 'write_claims']
 
 # %% ../nbs/11_report.ipynb #d1c30a70
-from .reproduce import ARTIFACTS as _INVENTORY
-ARTIFACTS = tuple(_INVENTORY)  # every artifact ID of INVENTORY.md, in its order (the inventory lives in `s2vc_repro.reproduce`)
+ARTIFACTS = tuple(_INVENTORY)  # every inventory ID, in its order (the inventory lives in `s2vc_repro.papers`)
 
-def check_artifact(artifact_id: str) -> str:
-    "Return `artifact_id` if it is an ID of `INVENTORY.md`, else raise a `ValueError` listing the valid IDs."
-    if artifact_id not in ARTIFACTS:
-        raise ValueError(f"unknown artifact ID {artifact_id!r}; valid IDs: {', '.join(ARTIFACTS)}")
-    return artifact_id
+def _as_expr(x): return x if isinstance(x, Expr) else Expr((), float(x))
 
 # %% ../nbs/11_report.ipynb #bfdfe9a1
 _PACKAGES = ('torch', 'torchvision', 's2vc_repro', 'decord', 'FrEIA', 'numpy', 'pandas')  # versions recorded in a table's provenance
@@ -137,9 +131,9 @@ def _cell(r):
 def _prov_lines(prov):
     if not prov: return []
     out = []
-    for k, v in prov.items():
-        if isinstance(v, dict): v = ', '.join(f'{a}={b}' for a, b in v.items()) or '—'
-        out.append(f'- {k}: {v if v not in (None, "") else "—"}')
+    for k, val in prov.items():
+        if isinstance(val, dict): val = ', '.join(f'{a}={b}' for a, b in val.items()) or '—'
+        out.append(f'- {k}: {val if val not in (None, "") else "—"}')
     return out
 
 def table_markdown(joined: pd.DataFrame, # output of `join_reported`
@@ -169,6 +163,158 @@ def table_markdown(joined: pd.DataFrame, # output of `join_reported`
     foot += ['', '## Provenance', ''] + (_prov_lines(prov) or ['- not recorded'])
     return '\n'.join(head + lines + foot) + '\n'
 
+# %% ../nbs/11_report.ipynb #2f4b3fc9
+def load_results(out_dir: str|Path, # a results folder written by `write_table` / `save_figure`
+                ) -> pd.DataFrame:
+    "All `ID.csv` files of `out_dir` with `artifact`, `row`, `column` and a `reproduced` (or `value`) column, in one frame."
+    frames = []
+    for p in sorted(Path(out_dir).glob('*.csv')):
+        if p.stem not in ARTIFACTS: continue
+        df = pd.read_csv(p, dtype={'seeds': str})
+        if 'reproduced' not in df.columns and 'value' in df.columns: df = df.rename(columns={'value': 'reproduced'})
+        if not {'row', 'column', 'reproduced'} <= set(df.columns): continue
+        if 'artifact' not in df.columns: df.insert(0, 'artifact', p.stem)
+        frames.append(df)
+    if not frames: return pd.DataFrame(columns=list(CSV_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+# %% ../nbs/11_report.ipynb #ea173e96
+Z_SE = 2.0  # how many standard errors a difference must clear
+SE_RULE = ("A claim **holds** when the difference it states clears zero by more than 2 standard errors (for `~`: when it stays "
+           "inside the tolerance by that margin), **does not hold** when it is more than 2 standard errors the other way, and "
+           "is **inconclusive** otherwise, or when a cell it reads comes from a single seed. A cell's standard error is the "
+           "std over its seeds / sqrt(number of seeds); the errors of the cells add in quadrature; a number the paper reports "
+           "(a cited row, compared only at the `paper` profile) has none.")
+VERDICTS = ('holds', 'does not hold', 'inconclusive', 'not run')
+
+def verdict(diff: float, # the stated difference: left minus right side
+            se: float|None, # its standard error (None: unknown, a single seed)
+            op: str='>', # '>', '<' or '~'
+            tol: float=1.0, # tolerance of '~'
+           ) -> str:
+    "The verdict of one comparison under `SE_RULE`."
+    if se is None or (isinstance(se, float) and math.isnan(se)): return 'inconclusive'
+    if op == '~':
+        a = abs(diff)
+        return 'holds' if a + Z_SE * se <= tol else 'does not hold' if a - Z_SE * se > tol else 'inconclusive'
+    d = diff if op == '>' else -diff
+    return 'holds' if d - Z_SE * se > 0 else 'does not hold' if d + Z_SE * se < 0 else 'inconclusive'
+
+# %% ../nbs/11_report.ipynb #b929b1a3
+def _lookup(results, col, exact=False):
+    "(artifact, row, column) -> (value, se or None, n_seeds, seeds)."
+    r = results
+    g = lambda c: r[c] if c in r.columns else pd.Series([np.nan] * len(r), index=r.index)
+    vals, std, n = (pd.to_numeric(x, errors='coerce') for x in (r[col], g('std'), g('n_seeds')))
+    def se(s, k):
+        if exact: return 0.0
+        return float(s) / math.sqrt(k) if pd.notna(s) and pd.notna(k) and k >= 2 else None
+    return {(a, ro, c): (x, se(s, k), k, '' if not isinstance(sd, str) else sd) for a, ro, c, x, s, k, sd in
+            zip(r['artifact'], r['row'].astype(str), r['column'].astype(str), vals, std, n, g('seeds')) if pd.notna(x)}
+
+def _eval(expr, art, table):
+    "(value, variance or None, cells) of an expression; None if a cell is missing."
+    expr = _as_expr(expr)
+    tot, var, cells = expr.const, 0.0, []
+    for sg, a, r, c in expr.terms:
+        k = (a or art, r, c)
+        if k not in table: return None
+        x, se, n, sd = table[k]
+        tot += sg * x; var = None if var is None or se is None else var + se ** 2
+        cells.append((k, x, se, n, sd))
+    return tot, var, cells
+
+def _others(claim, table, rerun):
+    "The `max(others)` items: every other row of the left cell's column (None if a re-run row of the paper is missing)."
+    (_, a, r0, c0), = claim.lhs.terms
+    a = a or claim.artifact
+    present = [k[1] for k in table if k[0] == a and k[2] == c0 and k[1] != r0]
+    if any(r not in present and r != r0 for r in rerun.get((a, c0), ())): return None
+    return tuple(v(r, c0, a) for r in present) or None
+
+def _check(claim, table, rerun):
+    "(verdict, difference, se, cells) of one claim; None if a cell is missing."
+    lhs = _eval(claim.lhs, claim.artifact, table)
+    if lhs is None: return None
+    if isinstance(claim.rhs, Among):
+        items = claim.rhs.items if claim.rhs.items is not None else _others(claim, table, rerun)
+        if not items: return None
+        rhs = [_eval(o, claim.artifact, table) for o in items]
+    else: rhs = [_eval(claim.rhs, claim.artifact, table)]
+    if any(x is None for x in rhs): return None
+    res = []
+    for x in rhs:
+        diff = lhs[0] - x[0]
+        var = None if lhs[1] is None or x[1] is None else lhs[1] + x[1]
+        se = None if var is None else math.sqrt(var)
+        d = abs(diff) if claim.op == '~' else diff if claim.op == '>' else -diff
+        res.append((verdict(diff, se, claim.op, claim.tol), d, se))
+    vs = [r[0] for r in res]
+    ver = 'does not hold' if 'does not hold' in vs else 'holds' if set(vs) == {'holds'} else 'inconclusive'
+    worst = max(res, key=lambda r: r[1]) if claim.op == '~' else min(res, key=lambda r: r[1])
+    cells = lhs[2] + [c for x in rhs for c in x[2]]
+    return ver, worst[1], worst[2], cells
+
+def check_claims(results: pd.DataFrame, # columns artifact, row, column, and `values` (+ std, n_seeds, seeds)
+                 values: str|None=None, # the value column; default 'reproduced', else 'value'
+                 claims=None, # claims to check; default `CLAIMS`
+                 cited: bool=False, # compare with the reported numbers of cited rows (meaningful for the `paper` profile only)
+                 exact: bool=False, # treat every value as exact (no standard error), e.g. the papers' own numbers
+                ) -> pd.DataFrame:
+    "The verdict of each claim on `results` (see `SE_RULE`), with the difference, its standard error, values and seeds."
+    col = values or ('reproduced' if 'reproduced' in results.columns else 'value')
+    miss = [c for c in ('artifact', 'row', 'column', col) if c not in results.columns]
+    if miss: raise ValueError(f"results lack column(s) {', '.join(miss)}; need artifact, row, column and {col!r}")
+    table = _lookup(results, col, exact)
+    rep = reported()
+    if cited:  # cells of cited rows (never re-run) take the paper's number
+        for k, x in _lookup(rep[rep.kind == 'cited'], 'value', exact=True).items(): table.setdefault(k, (x[0], 0.0, np.nan, 'reported'))
+    rerun = {}
+    for a, r, c, kd in zip(rep.artifact, rep.row, rep.column, rep.kind):
+        if kd == 'reproduced' or cited: rerun.setdefault((a, c), []).append(r)
+    out = []
+    for c in (CLAIMS if claims is None else claims):
+        line = dict(claim=c.id, paper=c.paper, artifact=c.artifact, statement=c.statement, test=c.test, source=c.source)
+        res = _check(c, table, rerun)
+        if res is None:
+            out.append(dict(line, verdict='not run', difference=np.nan, se=np.nan, values='', seeds='', n_seeds=np.nan)); continue
+        ver, d, se, cells = res
+        ns = [n for *_, n, _ in cells if pd.notna(n)]
+        seeds = sorted({sd for *_, sd in cells if sd})
+        vals = '; '.join(f'{r} @ {cc} = {_fmt(x, 2)}' + (f' ± {_fmt(s, 2)}' if s else '') for (a, r, cc), x, s, n, sd in cells)
+        out.append(dict(line, verdict=ver, difference=round(d, 3), se=np.nan if se is None else round(se, 3), values=vals,
+                        seeds=' | '.join(seeds), n_seeds=min(ns) if ns else np.nan))
+    return pd.DataFrame(out)
+
+# %% ../nbs/11_report.ipynb #90579478
+def _esc(s): return str(s).replace('|', '\\|').replace('\n', ' ')
+
+def claims_markdown(chk: pd.DataFrame, # output of `check_claims`
+                    links=False, # link each claim's artifact to its `.md`: True, or the IDs whose `.md` exists
+                   ) -> list:
+    "The verdicts of `chk` as markdown table lines."
+    lines = ['| ' + ('Artifact | ' if links is not False else '') + 'Claim | Source | Test | Verdict | Difference ± SE | Seeds |',
+             '|' + '---|' * (7 if links is not False else 6)]
+    for r in chk.itertuples():
+        d = '' if pd.isna(r.difference) else _fmt(r.difference, 2) + ('' if pd.isna(r.se) else f' ± {_fmt(r.se, 2)}')
+        ver = f'**{r.verdict}**' if r.verdict in ('holds', 'does not hold') else r.verdict
+        seeds = r.seeds or '—'
+        if pd.notna(r.n_seeds): seeds += f' (n = {int(r.n_seeds)})'
+        linked = links is True or (links and r.artifact in links)
+        cells = ([f'[{r.artifact}]({r.artifact}.md)' if linked else r.artifact] if links is not False else []) + [_esc(r.statement), _esc(r.source), f'`{_esc(r.test)}`', ver, d, _esc(seeds)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines
+
+def _artifact_claims_section(out_dir, artifact_id) -> list:
+    "The '## Claims' section of an artifact's .md, evaluated on the results of `out_dir` (empty if it has no claims)."
+    mine = tuple(c for c in CLAIMS if c.artifact == artifact_id)
+    if not mine: return []
+    res = load_results(out_dir)
+    chk = check_claims(res if len(res) else pd.DataFrame(columns=['artifact', 'row', 'column', 'reproduced']), claims=mine,
+                       cited=set(res.get('profile', pd.Series(dtype=str)).dropna()) == {'paper'})
+    n = chk.verdict.value_counts()
+    return ['', '## Claims', '', ' · '.join(f'{v}: {n.get(v, 0)}' for v in VERDICTS), '', SE_RULE, ''] + claims_markdown(chk)
+
 # %% ../nbs/11_report.ipynb #87cd601a
 def write_table(artifact_id: str, # an INVENTORY ID, e.g. 's2vc-tab1'
                 reproduced: pd.DataFrame|None, # columns row, column, value (+ std, n_seeds, seeds, config_hash); None: nothing ran
@@ -178,7 +324,7 @@ def write_table(artifact_id: str, # an INVENTORY ID, e.g. 's2vc-tab1'
                 provenance: dict|None=None, # output of `provenance()`; its profile/seeds are filled from the arguments
                 strict: bool=False, # raise on (row, column) keys the paper's table does not have
                ) -> dict:
-    "Write `<out_dir>/<ID>.csv` and `<out_dir>/<ID>.md` (reported next to reproduced) atomically; return their paths."
+    "Write `<out_dir>/<ID>.csv` and `<out_dir>/<ID>.md` (reported next to reproduced, then the claims) atomically; return their paths."
     j = join_reported(artifact_id, reproduced, profile=profile, seeds=seeds, strict=strict)
     prov = dict(provenance or {})
     prov['profile'] = profile
@@ -189,7 +335,8 @@ def write_table(artifact_id: str, # an INVENTORY ID, e.g. 's2vc-tab1'
         j['config_hash'] = j['config_hash'].where(j['config_hash'].notna() | j['reproduced'].isna(), next(iter(hashes.values())))
     out = Path(out_dir)
     csv_p = atomic_write(out/f'{artifact_id}.csv', j.to_csv(index=False))
-    md_p = atomic_write(out/f'{artifact_id}.md', table_markdown(j, prov))
+    md = table_markdown(j, prov) + '\n'.join(_artifact_claims_section(out, artifact_id))
+    md_p = atomic_write(out/f'{artifact_id}.md', md.rstrip('\n') + '\n')
     return dict(csv=csv_p, md=md_p)
 
 # %% ../nbs/11_report.ipynb #fabd3f61
@@ -210,7 +357,7 @@ def save_figure(fig, # a matplotlib Figure
                 numbers: pd.DataFrame|None=None, # the numbers drawn (written to ID.csv)
                 provenance: dict|None=None, # output of `provenance()`, stored in the PNG metadata
                ) -> dict:
-    "Write `<out_dir>/<ID>.png` (and `<ID>.csv` with `numbers`) atomically; return the paths."
+    "Write `<out_dir>/<ID>.png`, `<ID>.md` (the picture, its provenance and claims) and `<ID>.csv` with `numbers`, atomically; return the paths."
     check_artifact(artifact_id)
     if numbers is not None and not isinstance(numbers, pd.DataFrame):
         raise TypeError(f"numbers of {artifact_id} must be a DataFrame or None, got {type(numbers).__name__}")
@@ -224,268 +371,23 @@ def save_figure(fig, # a matplotlib Figure
         nums = numbers.copy()
         if 'artifact' not in nums.columns: nums.insert(0, 'artifact', artifact_id)
         paths['csv'] = atomic_write(out/f'{artifact_id}.csv', nums.to_csv(index=False))
+    if _INVENTORY[artifact_id].kind == 'figure':
+        md = figure_markdown(artifact_id, provenance) + '\n'.join(_artifact_claims_section(out, artifact_id))
+        paths['md'] = atomic_write(out/f'{artifact_id}.md', md.rstrip('\n') + '\n')
+    elif (p := out/f'{artifact_id}.md').exists() and f'({artifact_id}.png)' not in (md := p.read_text()):  # a table's picture
+        at = md.find('\n## Claims') if '\n## Claims' in md else len(md)
+        paths['md'] = atomic_write(p, md[:at].rstrip('\n') + f'\n\n![{artifact_id}]({artifact_id}.png)\n' + md[at:])
     return paths
 
-# %% ../nbs/11_report.ipynb #2f4b3fc9
-def load_results(out_dir: str|Path, # a results folder written by `write_table` / `save_figure`
-                ) -> pd.DataFrame:
-    "All `ID.csv` files of `out_dir` with `artifact`, `row`, `column` and a `reproduced` (or `value`) column, in one frame."
-    frames = []
-    for p in sorted(Path(out_dir).glob('*.csv')):
-        if p.stem not in ARTIFACTS: continue
-        df = pd.read_csv(p, dtype={'seeds': str})
-        if 'reproduced' not in df.columns and 'value' in df.columns: df = df.rename(columns={'value': 'reproduced'})
-        if not {'row', 'column', 'reproduced'} <= set(df.columns): continue
-        if 'artifact' not in df.columns: df.insert(0, 'artifact', p.stem)
-        frames.append(df)
-    if not frames: return pd.DataFrame(columns=list(CSV_COLUMNS))
-    return pd.concat(frames, ignore_index=True)
+def figure_markdown(artifact_id: str, # an inventory ID
+                    provenance: dict|None=None, # output of `provenance()`
+                   ) -> str:
+    "The markdown page of a figure: title, the picture, provenance."
+    a = _INVENTORY[check_artifact(artifact_id)]
+    return '\n'.join([f'# {artifact_id}', '', f'> {a.title}', '', f'![{artifact_id}]({artifact_id}.png)', '', '## Provenance', '']
+                     + (_prov_lines(provenance) or ['- not recorded'])) + '\n'
 
-# %% ../nbs/11_report.ipynb #495abffb
-@dataclass(frozen=True)
-class Expr:
-    "A signed sum of table cells (artifact, row, column) plus a constant."
-    terms: tuple = ()  # ((sign, artifact|None, row, column), ...); artifact None: the claim's artifact
-    const: float = 0.0
-    def __add__(self, o): o = _as_expr(o); return Expr(self.terms + o.terms, self.const + o.const)
-    def __sub__(self, o): o = _as_expr(o); return Expr(self.terms + tuple((-s, a, r, c) for s, a, r, c in o.terms), self.const - o.const)
-    def __str__(self):
-        s = ' '.join(f"{'+' if sg > 0 else '-'} {r}@{c}" + (f' ({a})' if a else '') for sg, a, r, c in self.terms)
-        s = s[2:] if s.startswith('+ ') else s
-        return (s + (f' {self.const:+g}' if self.const else '')) if s else f'{self.const:g}'
-
-def _as_expr(x): return x if isinstance(x, Expr) else Expr((), float(x))
-
-def v(row: str, # row key (see `reported.row_labels`)
-      column: str, # column key
-      artifact: str|None=None, # artifact ID; None: the claim's artifact
-     ) -> Expr:
-    "One table cell, as an expression for a `Claim`."
-    return Expr(((1, artifact, row, column),))
-
-RELATIONS = ('>', '<', '~', 'max')
-
-@dataclass(frozen=True)
-class Claim:
-    "A directional statement of a paper, checkable on reproduced numbers."
-    id: str           # short unique name
-    paper: str        # 'S2VC', 'DSM' or 'DCLR'
-    artifact: str     # INVENTORY ID the cells belong to
-    statement: str    # the claim in words
-    lhs: Expr         # left side
-    op: str           # one of RELATIONS
-    rhs: object = None  # Expr or number ('>', '<', '~'); tuple of Expr or None ('max')
-    source: str = ''  # where the paper says it (table/figure + sentence)
-    tol: float = 1.0  # allowed difference for '~' (percentage points)
-    def __post_init__(self):
-        check_artifact(self.artifact)
-        if self.op not in RELATIONS: raise ValueError(f"claim {self.id!r}: unknown relation {self.op!r}; valid: {', '.join(RELATIONS)}")
-
-# %% ../nbs/11_report.ipynb #8dab630b
-def _c(*a, **k): return Claim(*a, **k)
-_FT, _LP = 'finetune', 'linear'
-
-CLAIMS = (
-    # ---- S2VC
-    _c('s2vc-fig1-shuffle', 'S2VC', 's2vc-fig1', 'S2VC features separate natural from shuffled clips better than supervised features',
-       v('S2VC', 'HMDB51 natural-vs-shuffled linear'), '>', v('Supervised', 'HMDB51 natural-vs-shuffled linear'),
-       'Fig. 1: "the supervised method performs worse than ours (73.5% v.s. 79.1%)"'),
-    *[_c(f's2vc-tab1-{d.lower()}-{p}', 'S2VC', 's2vc-tab1', f'S2VC beats the MoCo baseline ({d} {p})',
-         v('Ours [S3D, UCF101]', f'{d} {p}'), '>', v('MoCo Baseline', f'{d} {p}'),
-         'Table 1: "When the proposed S2VC is introduced into MoCo ... it can bring 5.2% and 8.6% improvements"')
-      for p in (_FT, _LP) for d in ('UCF101', 'HMDB51')],
-    *[_c(f's2vc-tab{t}-r{k}', 'S2VC', f's2vc-tab{t}', f'S2VC beats MoCo in retrieval R@{k} on {d}',
-         v('Ours [S3D]', f'{d} R@{k}'), '>', v('MoCo [S3D]', f'{d} R@{k}'),
-         f'Table {t}: "combining the S2VC with MoCo brings a ... improvement on Top1 ... and Top5 accuracy"')
-      for t, d in ((2, 'UCF101'), (3, 'HMDB51')) for k in (1, 5)],
-    *[_c(f's2vc-tab4-best-{d.lower()}', 'S2VC', 's2vc-tab4', f'Setting C_s to 0 is the best suppression strategy ({d} R@1)',
-         v('S2VC (set to 0) [default]', f'{d} R@1'), 'max',
-         tuple(v(r, f'{d} R@1') for r in ('MoCo', 'TFD', 'S2VC (set to random noise)', 'S2VC (shuffle - in clip)', 'S2VC (shuffle - in frame)')),
-         'Table 4: "It performs the best by setting all latent variables in C_s to zero."') for d in ('UCF101', 'HMDB51')],
-    _c('s2vc-tab4-tfd-ucf', 'S2VC', 's2vc-tab4', 'TFD beats MoCo on UCF101', v('TFD', 'UCF101 R@1'), '>', v('MoCo', 'UCF101 R@1'),
-       'Table 4: "TFD surpass the MoCo baseline on UCF101 but perform worse on HMDB51"'),
-    _c('s2vc-tab4-tfd-hmdb', 'S2VC', 's2vc-tab4', 'TFD does not beat MoCo on HMDB51 (pixel differences generalise poorly)',
-       v('TFD', 'HMDB51 R@1'), '<', v('MoCo', 'HMDB51 R@1'),
-       'Table 4: "TFD surpass the MoCo baseline on UCF101 but perform worse on HMDB51"'),
-    _c('s2vc-tab4-inclip', 'S2VC', 's2vc-tab4', 'In-clip shuffling of C_s brings little gain over MoCo (UCF101 R@1)',
-       v('S2VC (shuffle - in clip)', 'UCF101 R@1'), '~', v('MoCo', 'UCF101 R@1'),
-       'Table 4: "The in-clip shuffle method brings little gain to the baseline model"', tol=1.0),
-    _c('s2vc-tab4-inframe', 'S2VC', 's2vc-tab4', 'In-frame shuffling of C_s beats in-clip shuffling (UCF101 R@1)',
-       v('S2VC (shuffle - in frame)', 'UCF101 R@1'), '>', v('S2VC (shuffle - in clip)', 'UCF101 R@1'),
-       'Table 4: "All methods that strongly disturb the static cues show great improvement"'),
-    _c('s2vc-fig3-alpha', 'S2VC', 's2vc-fig3', 'R@1 peaks at alpha = 0.5 (rows alpha=<a>, column UCF101 R@1)',
-       v('alpha=0.5', 'UCF101 R@1'), 'max', None,
-       'Ablation: "the retrieval accuracy first increases, and then decreases after reaching the peak at 0.5"'),
-    _c('s2vc-fig4-similarity', 'S2VC', 's2vc-fig4', 'Intra-class cosine similarity drops from Z to Z_p (rows Z, Z_p)',
-       v('Z_p', 'mean intra-class cosine'), '<', v('Z', 'mean intra-class cosine'),
-       'Fig. 4: "Compared with Z, the similarity of the motion-preserved vector Z_p greatly decreases"'),
-    _c('s2vc-fig6-negative', 'S2VC', 's2vc-fig6', 'Per-class gain correlates negatively with static-video accuracy',
-       v('S2VC', 'Pearson rho'), '<', 0.0, 'Fig. 6: "The Pearson correlation is rho = -0.40 for S2VC"'),
-    _c('s2vc-fig6-stronger', 'S2VC', 's2vc-fig6', 'The negative correlation is stronger for S2VC than for MoCo',
-       v('S2VC', 'Pearson rho'), '<', v('MoCo', 'Pearson rho'),
-       'Fig. 6: "-0.40 for S2VC and -0.33 for MoCo baseline"; "our model shows a stronger negative correlation compared with MoCo"'),
-    # ---- DSM
-    *[_c(f'dsm-tab1-{b}-{d.lower()}', 'DSM', 'dsm-tab1', f'DSM beats the MoCo baseline ({bb}, {d})',
-         v(f'DSM [{bb}]', f'{d} finetune'), '>', v(f'MoCo [{bb}]', f'{d} finetune'),
-         'Table 1 (MoCo is a custom implementation with the same backbone)')
-      for b, bb in (('c3d', 'C3D, UCF101'), ('i3d', 'I3D, K400')) for d in ('UCF101', 'HMDB51')],
-    *[_c(f'dsm-tab1-triplet-{b}', 'DSM', 'dsm-tab1', f'DSM (Triplet) also beats MoCo ({bb}, HMDB51)',
-         v(f'DSM (Triplet) [{bb}]', 'HMDB51 finetune'), '>', v(f'MoCo [{bb}]', 'HMDB51 finetune'),
-         'Method: "we verify that our methods does not rely on such loss design and generalize well with triplet loss"')
-      for b, bb in (('c3d', 'C3D, UCF101'), ('i3d', 'I3D, K400'))],
-    _c('dsm-tab1-random', 'DSM', 'dsm-tab1', 'DSM beats random initialisation (I3D, UCF101)',
-       v('DSM [I3D, K400]', 'UCF101 finetune'), '>', v('Random init', 'UCF101 finetune'),
-       'Table 1: "the encoder pre-trained with DSM can significantly surpass the random initialized counterpart"'),
-    *[_c(f'dsm-tab4-full-{d.lower()}', 'DSM', 'dsm-tab4', f'Positive + both negatives (full DSM) is the best ablation row ({d})',
-         v('S-warping / M-disturb', f'{d} finetune'), 'max',
-         tuple(v(r, f'{d} finetune') for r in ('MoCo baseline', 'S-warping / -', '- / M-disturb', 'S-warping / Scaling-Of', 'S-warping / T-Shift')),
-         'Table 4: "the combination of the two can bring further gains"') for d in ('UCF101', 'HMDB51')],
-    *[_c(f'dsm-tab4-{k}', 'DSM', 'dsm-tab4', f'{r} alone beats the MoCo baseline (UCF101)',
-         v(r, 'UCF101 finetune'), '>', v('MoCo baseline', 'UCF101 finetune'),
-         'Table 4: "all of these components lead to better results"')
-      for k, r in (('pos', 'S-warping / -'), ('neg', '- / M-disturb'))],
-    *[_c(f'dsm-fig4-{p}', 'DSM', 'dsm-fig4', f'DSM beats MoCo with {p}% of the Kinetics labels',
-         v('DSM', f'K400 finetune ({p}% labels)'), '>', v('MoCo', f'K400 finetune ({p}% labels)'),
-         'Fig. 4: "DSM significantly exceeds the MoCo baseline at all the volumes of labeled data"') for p in (1, 10, 100)],
-    _c('dsm-fig4-few-labels', 'DSM', 'dsm-fig4', "DSM's gain over MoCo is larger with 1% labels than with 10%",
-       v('DSM', 'K400 finetune (1% labels)') - v('MoCo', 'K400 finetune (1% labels)'), '>',
-       v('DSM', 'K400 finetune (10% labels)') - v('MoCo', 'K400 finetune (10% labels)'),
-       'Fig. 4: "DSM brings more prominent improvement with a small amount of labeled data"'),
-    _c('dsm-fig1-gain', 'DSM', 'dsm-fig1', 'DSM lifts the mean relative gain of normal over static training above MoCo (rows DSM, MoCo)',
-       v('DSM', 'HMDB51 mean relative gain (%)'), '>', v('MoCo', 'HMDB51 mean relative gain (%)'),
-       'Fig. 1: "the average relative improvement is notably lifted, meaning that the motion information is better exploited"'),
-    _c('dsm-tab2-cliporder', 'DSM', 'dsm-tab2', 'DSM beats Clip Order with the same C3D backbone (UCF101 R@1)',
-       v('DSM [C3D]', 'UCF101 R@1'), '>', v('Clip Order [C3D]', 'UCF101 R@1'),
-       'Retrieval: "when using the same backbone C3D, DSM surpasses the mainstream method Clip Order on the UCF101"'),
-    _c('dsm-tab3-vcp', 'DSM', 'dsm-tab3', 'DSM beats Clip Order and VCP with C3D (HMDB51 R@1)',
-       v('DSM [C3D]', 'HMDB51 R@1'), 'max', (v('Clip Order [C3D]', 'HMDB51 R@1'), v('VCP', 'HMDB51 R@1')),
-       'Retrieval: "surpasses Clip Order and VCP on the HMDB51"'),
-    # ---- DCLR
-    _c('dclr-intro-static', 'DCLR', 'dclr-intro', 'A static frame as the positive does about as well as vanilla contrastive learning',
-       v('Static frame as positive (L_VS)', 'UCF101 linear'), '~', v('Vanilla (L_VV)', 'UCF101 linear'),
-       'Introduction: "can achieve almost the same performance as the vanilla method (48.1% vs 48.9%)"', tol=1.5),
-    _c('dclr-tab4-vd', 'DCLR', 'dclr-tab4', 'L_VD alone beats the vanilla L_VV baseline', v('L_VD', 'UCF101 linear'), '>', v('L_VV', 'UCF101 linear'),
-       'Table 4: "using L_VD significantly improves the performance (6.3%)"'),
-    _c('dclr-tab4-vs', 'DCLR', 'dclr-tab4', 'L_VS alone is about the same as L_VV', v('L_VS', 'UCF101 linear'), '~', v('L_VV', 'UCF101 linear'),
-       'Table 4: "adoption of L_VS gains a similar result with baseline (0.8%)"', tol=1.5),
-    _c('dclr-tab4-vd-over-vs', 'DCLR', 'dclr-tab4', 'L_VD helps more than L_VS', v('L_VD', 'UCF101 linear'), '>', v('L_VS', 'UCF101 linear'),
-       'Table 4: "L_VD helps, L_VS alone does not"'),
-    _c('dclr-tab4-dual', 'DCLR', 'dclr-tab4', 'L_VS + L_VD beats the L_VV baseline by a large margin',
-       v('L_VS + L_VD', 'UCF101 linear'), '>', v('L_VV', 'UCF101 linear'),
-       'Table 4: "jointly minimizing L_VS and L_VD improves the baseline by a large margin (11.3%)"'),
-    _c('dclr-tab4-sameview', 'DCLR', 'dclr-tab4', 'Same-view pairs for L_VS and L_VD hurt',
-       v('L_VS + L_VD (same-view)', 'UCF101 linear'), '<', v('L_VS + L_VD', 'UCF101 linear'),
-       'Table 4: "if we adopt the same-view setting ... the performance will drop dramatically (7.2%)"'),
-    _c('dclr-tab4-sd', 'DCLR', 'dclr-tab4', 'Maximising L_SD adds to L_VS + L_VD',
-       v('L_VS + L_VD - L_SD', 'UCF101 linear'), '>', v('L_VS + L_VD', 'UCF101 linear'),
-       'Table 4: "the introduction of the regularization term L_SD further improves the accuracy by 0.9%"'),
-    _c('dclr-tab4-vv-vd', 'DCLR', 'dclr-tab4', 'Adding L_VD to L_VV helps more than adding L_VS',
-       v('L_VV + L_VD', 'UCF101 linear'), '>', v('L_VV + L_VS', 'UCF101 linear'),
-       'Table 4: "integrating L_VV and L_VS seems to bring no improvement (0.4%), while jointly optimizing L_VV and L_VD greatly enhances the performance (10.5%)"'),
-    *[_c(f'dclr-tab5-dynamic-{d.lower()}', 'DCLR', 'dclr-tab5', f'Searching with dynamic features beats no search ({d})',
-         v('Only f~(d)', f'{d} linear'), '>', v('None', f'{d} linear'),
-         'Table 5: "employing f~(d) to search similar motion patterns considerably facilitates the performance"') for d in ('UCF101', 'HMDB51')],
-    _c('dclr-tab5-static', 'DCLR', 'dclr-tab5', 'Searching with dynamic features beats searching with static ones (UCF101)',
-       v('Only f~(d)', 'UCF101 linear'), '>', v('Only f~(s)', 'UCF101 linear'),
-       'Table 5: "while using f~(s) only spurs marginal improvement"'),
-    *[_c(f'dclr-tab6-prior-{n}', 'DCLR', 'dclr-tab6', f'Prior weighting beats uniform weighting with {n} positives (UCF101)',
-         v(f'{n} / Prior', 'UCF101 linear'), '>', v(f'{n} / Uniform', 'UCF101 linear'),
-         "Table 6: \"'Prior' outperforms 'Uniform' consistently\"") for n in (5, 10)],
-    _c('dclr-tab6-five', 'DCLR', 'dclr-tab6', '5 retrieved positives (Prior) is the best setting (UCF101)',
-       v('5 / Prior', 'UCF101 linear'), 'max', tuple(v(r, 'UCF101 linear') for r in ('- / -', '1 / -', '5 / Uniform', '10 / Uniform', '10 / Prior')),
-       'Table 6: "5 positive samples achieve the highest accuracy while 10 get the worst"'),
-    _c('dclr-tab7-lac', 'DCLR', 'dclr-tab7', 'The activation alignment L_ac helps', v('L_ac', 'UCF101 linear'), '>', v('- / - / -', 'UCF101 linear'),
-       'Table 7: "the activation alignment constraint L_ac is effective"'),
-    _c('dclr-tab7-full', 'DCLR', 'dclr-tab7', 'L_ac with both f_s and f_d is the best row (UCF101)',
-       v('L_ac + f_s + f_d', 'UCF101 linear'), 'max', tuple(v(r, 'UCF101 linear') for r in ('- / - / -', 'L_ac', 'L_ac + f_s', 'L_ac + f_d')),
-       'Table 7: "the static-dynamic feature decoupling f_s and f_d further improves performance"'),
-    _c('dclr-tab2-diving', 'DCLR', 'dclr-tab2', 'DCLR pre-training beats random initialisation on Diving-48',
-       v('DCLR [UCF101]', 'Diving48 finetune'), '>', v('Random Init.', 'Diving48 finetune'), 'Table 2'),
-)
-
-def claims_table() -> pd.DataFrame:
-    "The claims as a table: id, paper, artifact, statement, the predicate in words, source."
-    def side(x):
-        if x is None: return 'every other row'
-        if isinstance(x, tuple): return 'each of ' + '; '.join(map(str, x))
-        return str(_as_expr(x))
-    return pd.DataFrame([dict(id=c.id, paper=c.paper, artifact=c.artifact, statement=c.statement,
-                              predicate=f'{side(c.lhs)} {c.op} {side(c.rhs)}' + (f' (tol {c.tol:g})' if c.op == '~' else ''),
-                              source=c.source) for c in CLAIMS])
-
-# %% ../nbs/11_report.ipynb #d1cfa0cb
-def _lookup(results, col):
-    "(artifact, row, column) -> (value, std, n_seeds, seeds)."
-    r = results
-    g = lambda c: r[c] if c in r.columns else pd.Series([np.nan] * len(r), index=r.index)
-    vals = pd.to_numeric(r[col], errors='coerce')
-    return {(a, ro, c): (x, s, n, sd) for a, ro, c, x, s, n, sd in
-            zip(r['artifact'], r['row'].astype(str), r['column'].astype(str), vals, pd.to_numeric(g('std'), errors='coerce'),
-                pd.to_numeric(g('n_seeds'), errors='coerce'), g('seeds')) if pd.notna(x)}
-
-def _eval(expr, art, table):
-    "Value, variance and cells of an expression; None if a cell is missing."
-    expr = _as_expr(expr)
-    tot, var, cells = expr.const, 0.0, []
-    for sg, a, r, c in expr.terms:
-        k = (a or art, r, c)
-        if k not in table: return None
-        x, s, n, sd = table[k]
-        tot += sg * x; var += 0.0 if pd.isna(s) else s ** 2; cells.append((k, x, s, n, sd))
-    return tot, var, cells
-
-def _check(claim, table, keys_by_col):
-    lhs = _eval(claim.lhs, claim.artifact, table)
-    if claim.op == 'max':
-        if claim.rhs is None:
-            (_, _, r0, c0), = [(sg, a, r, c) for sg, a, r, c in claim.lhs.terms]
-            others = tuple(v(r, c0) for (a, r, c) in keys_by_col.get((claim.artifact, c0), []) if r != r0)
-            rhs = [_eval(o, claim.artifact, table) for o in others] if others else [None]
-        else: rhs = [_eval(o, claim.artifact, table) for o in claim.rhs]
-        if lhs is None or any(x is None for x in rhs): return None
-        best = max(rhs, key=lambda x: x[0])
-        return lhs, best, lhs[0] > best[0], rhs
-    rhs = _eval(claim.rhs, claim.artifact, table)
-    if lhs is None or rhs is None: return None
-    d = lhs[0] - rhs[0]
-    ok = d > 0 if claim.op == '>' else d < 0 if claim.op == '<' else abs(d) <= claim.tol
-    return lhs, rhs, ok, [rhs]
-
-def check_claims(results: pd.DataFrame, # columns artifact, row, column, and `values` (+ std, n_seeds, seeds)
-                 values: str|None=None, # the value column; default 'reproduced', else 'value'
-                 claims=None, # claims to check; default `CLAIMS`
-                 cited: bool=False, # compare with the reported numbers of cited rows (meaningful for the `paper` profile only)
-                ) -> pd.DataFrame:
-    "Whether `results` support each claim: one line per claim with supported yes/no/not-run, values, margin, spread, seeds."
-    col = values or ('reproduced' if 'reproduced' in results.columns else 'value')
-    miss = [c for c in ('artifact', 'row', 'column', col) if c not in results.columns]
-    if miss: raise ValueError(f"results lack column(s) {', '.join(miss)}; need artifact, row, column and {col!r}")
-    table = _lookup(results, col)
-    if cited:  # cells of cited rows (never re-run) take the paper's number
-        rep = reported()
-        for k, x in _lookup(rep[rep.kind == 'cited'], 'value').items(): table.setdefault(k, (x[0], np.nan, np.nan, 'reported'))
-    keys_by_col = {}
-    for k in table: keys_by_col.setdefault((k[0], k[2]), []).append(k)
-    out = []
-    for c in (claims or CLAIMS):
-        res = _check(c, table, keys_by_col)
-        line = dict(claim=c.id, paper=c.paper, artifact=c.artifact, statement=c.statement, source=c.source)
-        if res is None:
-            out.append(dict(line, supported='not-run', values='', margin=np.nan, spread=np.nan, within_noise=None, seeds='', n_seeds=np.nan)); continue
-        lhs, rhs, ok, _ = res
-        margin = lhs[0] - rhs[0]
-        cells = lhs[2] + rhs[2]
-        spread = math.sqrt(lhs[1] + rhs[1]) if any(pd.notna(s) for _, _, s, _, _ in cells) else np.nan
-        ns = [n for *_, n, _ in cells if pd.notna(n)]
-        seeds = sorted({str(sd) for *_, sd in cells if isinstance(sd, str) and sd})
-        noisy = None if pd.isna(spread) or c.op == '~' else bool(abs(margin) <= spread)
-        vals = '; '.join(f'{r}@{cc}={_fmt(x, 2)}' + (f'±{_fmt(s, 2)}' if pd.notna(s) else '') for (a, r, cc), x, s, n, sd in cells)
-        out.append(dict(line, supported='yes' if ok else 'no', values=vals, margin=round(margin, 3),
-                        spread=np.nan if pd.isna(spread) else round(spread, 3), within_noise=noisy,
-                        seeds=' | '.join(seeds), n_seeds=min(ns) if ns else np.nan))
-    return pd.DataFrame(out)
-
-# %% ../nbs/11_report.ipynb #f1488b66
+# %% ../nbs/11_report.ipynb #87ab1a6e
 def write_claims(out_dir: str|Path, # a results folder written by `write_table` / `save_figure`
                  results: pd.DataFrame|None=None, # default: `load_results(out_dir)`
                  provenance: dict|None=None, # output of `provenance()`, for the footer
@@ -493,17 +395,14 @@ def write_claims(out_dir: str|Path, # a results folder written by `write_table` 
                 ) -> dict:
     "Check every claim on the results of `out_dir`; write `claims.csv` and `claims.md` there atomically; return the paths."
     if cited is None: cited = (provenance or {}).get('profile') == 'paper'
-    chk = check_claims(load_results(out_dir) if results is None else results, cited=cited)
+    res = load_results(out_dir) if results is None else results
+    chk = check_claims(res if len(res) else pd.DataFrame(columns=['artifact', 'row', 'column', 'reproduced']), cited=cited)
     out = Path(out_dir)
-    counts = chk.supported.value_counts().reindex(['yes', 'no', 'not-run'], fill_value=0)
-    esc = lambda s: str(s).replace('|', '\\|')
+    n = chk.verdict.value_counts()
     lines = ['# Directional claims of the papers', '',
-             f"supported: {counts['yes']} · not supported: {counts['no']} · not run in this profile: {counts['not-run']}", '',
-             '`within noise`: the margin is no larger than the seed spread of the cells (std, in quadrature).', '',
-             '| Paper | Claim | Source | Supported | Margin ± spread | Seeds | Values |', '|---|---|---|---|---|---|---|']
-    for r in chk.itertuples():
-        ver = r.supported + (' (within noise)' if r.within_noise is True else '')
-        mar = '' if pd.isna(r.margin) else _fmt(r.margin, 2) + ('' if pd.isna(r.spread) else f' ± {_fmt(r.spread, 2)}')
-        lines.append('| ' + ' | '.join(esc(x) for x in (r.paper, r.statement, r.source, ver, mar, r.seeds or '—', r.values or '—')) + ' |')
-    if provenance: lines += ['', '## Provenance', ''] + _prov_lines(provenance)
+             f"{len(chk)} claims · " + ' · '.join(f'{v}: {n.get(v, 0)}' for v in VERDICTS), '', SE_RULE, '']
+    for paper, g in chk.groupby('paper', sort=False):
+        m = g.verdict.value_counts()
+        lines += [f'## {paper}', '', ' · '.join(f'{v}: {m.get(v, 0)}' for v in VERDICTS), ''] + claims_markdown(g, links={a for a in g.artifact if (out/f'{a}.md').exists()}) + ['']
+    if provenance: lines += ['## Provenance', ''] + _prov_lines(provenance)
     return dict(csv=atomic_write(out/'claims.csv', chk.to_csv(index=False)), md=atomic_write(out/'claims.md', '\n'.join(lines) + '\n'))

@@ -10,76 +10,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from .config import Config, ConfigError, get_config
 from .records import atomic_write, git_state, package_versions, device_info
+from .papers import PAPERS, ARTIFACTS, PAPER_RUNS, run_config
+from .progress import Progress, plan, plan_lines
 
 # %% auto #0
-__all__ = ['PAPERS', 'ARTIFACTS', 'NOTEBOOK_PARAMS', 'DEFAULT_TIMEOUT', 'OUTPUT_EXTS', 'PAPER_RUNS', 'Artifact', 'ArtifactError',
-           'resolve_ids', 'PaperNotebook', 'notebook_ids', 'default_notebooks_dir', 'find_notebooks', 'make_notebook',
-           'run_notebook', 'load_manifest', 'artifact_files', 'recorded_provenance', 'artifact_statuses',
-           'render_index', 'reproduce', 'run_config', 'profile_configs', 'paper_configs', 'random_batch',
+__all__ = ['NOTEBOOK_PARAMS', 'DEFAULT_TIMEOUT', 'OUTPUT_EXTS', 'ArtifactError', 'resolve_ids', 'PaperNotebook', 'notebook_ids',
+           'default_notebooks_dir', 'find_notebooks', 'make_notebook', 'run_notebook', 'load_manifest',
+           'artifact_files', 'recorded_provenance', 'artifact_statuses', 'render_index', 'reproduce', 'random_batch',
            'dry_run_step', 'check_configs']
-
-# %% ../nbs/12_reproduce.ipynb #44e9b395
-PAPERS = {
-    's2vc': 'S2VC — Suppressing Static Visual Cues via Normalizing Flows (AAAI 2022)',
-    'dsm': 'DSM — Decoupling the Scene and the Motion (AAAI 2021)',
-    'dclr': 'DCLR — Dual Contrastive Learning for Spatio-temporal Representation (ACM MM 2022)',
-    'bench': 'Beyond the papers — the synthetic scene-bias benchmark',
-}
-
-_INVENTORY = """
-s2vc-fig1  figure Natural vs shuffled clip classification on HMDB51 with a frozen R3D, supervised vs S2VC pre-training
-s2vc-fig2  figure Pipeline: clip, flow latent, per-dimension temporal STD, static set C_s, motion-preserved clip, residual
-s2vc-tab1  table  Top-1 finetune and linear probe on UCF101/HMDB51
-s2vc-tab2  table  Retrieval R@{1,5,10,20,50} on UCF101
-s2vc-tab3  table  Retrieval R@k on HMDB51
-s2vc-tab4  table  Static-cue suppression strategies, R@1 on UCF101/HMDB51
-s2vc-fig3  figure R@1 vs threshold alpha (and share of latent dims kept); generations at several alpha
-s2vc-fig4  figure Intra-class cosine similarity of Z vs Z_p per class
-s2vc-fig5  figure Suppression quality, TFD vs normalizing flow, minor/intense camera motion
-s2vc-fig6  figure Per-class relative improvement vs static-video baseline accuracy (Pearson rho)
-s2vc-fig7  figure CAM of the last conv layer vs optical flow on HMDB51 samples
-dsm-fig1   figure Per-class relative gain of normal over static training on HMDB51 (four panels)
-dsm-fig2   figure Overview: anchor, positive (spatial warp), negative (temporal disturbance)
-dsm-fig3   figure Spatial warping (TPS) illustration
-dsm-tab1   table  Finetune top-1 on UCF101/HMDB51
-dsm-fig4   figure Top-1 with 1%/10%/100% Kinetics labels
-dsm-tab2   table  Retrieval R@k on UCF101
-dsm-tab3   table  Retrieval R@k on HMDB51
-dsm-tab4   table  Ablation: positive (S-warping) x negative (M-disturb, Scaling-Of, T-Shift)
-dsm-fig5   figure CAM over a sliding window and the response curve over time, supervised vs DSM
-dsm-fig6   figure Adversarial inputs: static video, pasted static human, static-frame noise
-dclr-intro table  Static frame as positive vs vanilla contrastive learning
-dclr-fig2  figure Overview: v, s, d inputs, activation maps, cross-video search
-dclr-tab1  table  Linear probe and finetune top-1 on UCF101/HMDB51, R(2+1)D
-dclr-tab2  table  Diving-48 (V2) finetune
-dclr-tab3  table  Retrieval R@{1,5,10,20} on UCF101/HMDB51
-dclr-tab4  table  Loss combinations (L_VV, L_VS, L_VD, L_SD, same-view), linear probe on UCF101
-dclr-tab5  table  Cross-video correspondence search: none / static / dynamic / joint
-dclr-tab6  table  Number of retrieved positives; uniform vs prior weighting
-dclr-tab7  table  Activation maps: L_ac, f_s, f_d
-dclr-fig3  figure Activation maps A_s and A_d over frames
-dclr-fig4  figure Cross-video search: a query and its top-1 static and dynamic matches
-bench-bias table  Synthetic scene-bias benchmark: every method on the standard/aligned/conflicting/static/shuffled splits
-"""
-
-# %% ../nbs/12_reproduce.ipynb #c547a8ff
-@dataclass(frozen=True)
-class Artifact:
-    "One table or figure that `reproduce` regenerates."
-    id: str     # inventory ID, used in file names: `results/<profile>/<id>.*`
-    paper: str  # key of `PAPERS`
-    kind: str   # 'table' or 'figure'
-    title: str  # what it shows
-
-def _parse_inventory(text: str) -> dict:
-    "The inventory lines as `{id: Artifact}`, in inventory order."
-    out = {}
-    for line in text.strip().splitlines():
-        i, kind, title = line.split(None, 2)
-        out[i] = Artifact(i, i.split('-')[0], kind, title)
-    return out
-
-ARTIFACTS = _parse_inventory(_INVENTORY)
 
 # %% ../nbs/12_reproduce.ipynb #e65a47f5
 class ArtifactError(ValueError):
@@ -243,7 +181,19 @@ def _rel(path, start) -> str:
     try: return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
     except ValueError: return Path(path).as_posix()
 
-def render_index(out_dir, profile: str, statuses: dict, header: dict | None = None) -> str:
+def _claim_counts(out_dir) -> dict:
+    "Verdict -> number of claims, from `claims.csv` of a results folder (empty if none)."
+    import csv
+    try:
+        with open(Path(out_dir)/'claims.csv', newline='') as f: rows = list(csv.DictReader(f))
+    except OSError: return {}
+    out = {}
+    for r in rows: out[r.get('verdict', '?')] = out.get(r.get('verdict', '?'), 0) + 1
+    return out
+
+def render_index(out_dir, profile: str, statuses: dict, header: dict | None = None,
+                 tutorials: list | None = None, # executed tutorials: dicts with notebook, status, executed, wall_s
+                ) -> str:
     "The markdown index of a results folder: every artifact, its status and links, grouped by paper."
     header = header or {}
     counts = {s: sum(e['status'] == s for e in statuses.values()) for s in ('done', 'failed', 'not run', 'not yet implemented')}
@@ -254,6 +204,9 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
              + (f", git {git['commit'][:10]}{' (uncommitted changes)' if git.get('dirty') else ''}" if git.get('commit') else '') + '.',
              '', ' · '.join(f'**{n}** {s}' for s, n in counts.items()) + f' ({len(statuses)} artifacts). '
              'Provenance (config hashes, seeds, package versions, device, wall time): [manifest.json](manifest.json).', '']
+    if cc := _claim_counts(out_dir):
+        lines += ['Directional claims of the papers, with verdicts on these results: [claims.md](claims.md) — '
+                  + ' · '.join(f'{v}: {cc.get(v, 0)}' for v in ('holds', 'does not hold', 'inconclusive', 'not run')) + '.', '']
     for paper, title in PAPERS.items():
         lines += [f'## {title}', '', '| ID | kind | what | status | files |', '|---|---|---|---|---|']
         for i, a in ARTIFACTS.items():
@@ -266,6 +219,12 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
             links = [f'[{Path(f).suffix[1:]}]({f})' for f in e.get('files', []) if (Path(out_dir)/f).exists()]  # only what is on disk
             if e.get('executed') and (Path(out_dir)/e['executed']).exists(): links.append(f"[executed notebook]({e['executed']})")
             lines.append(f'| {i} | {a.kind} | {_md(a.title)} | {cell} | {" · ".join(links)} |')
+        lines.append('')
+    if tutorials:
+        lines += ['## Tutorials', '', 'Executed copies, with their pictures.', '', '| tutorial | status | executed notebook |', '|---|---|---|']
+        for t in tutorials:
+            st = t['status'] + (f" ({t['wall_s']:.0f} s)" if t.get('wall_s') is not None else '') + (f": `{_md(t['error'])}`" if t.get('error') else '')
+            lines.append(f"| {Path(t['notebook']).stem} | {st} | [{Path(t['executed']).name}]({t['executed']}) |")
         lines.append('')
     return '\n'.join(lines)
 
@@ -282,8 +241,12 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
               log_output: bool = False, # stream the notebooks' cell output
               params: dict | None = None, # more notebook parameters, e.g. {'rows': ['MoCo', 'S2VC']} for bench-bias
               log=print, # where progress lines go
+              quiet: bool = False, # no plan, no live progress, no line per notebook: only the summary
+              tutorials=None, # folder of tutorial notebooks run after the papers (default: `nbs/tutorials`, when `only` is empty); False: none
+              site: bool = True, # render `results/<profile>/site/` at the end (`s2vc_repro.site`)
              ) -> dict:
     "Run the paper notebooks of `profile` and write `results/<profile>/`; returns a summary with `ok`."
+    say = (lambda s: None) if quiet else log
     cfg = get_config(profile)  # a bad profile fails here, with the valid ones
     ids = resolve_ids(only)
     if timeout == -1: timeout = DEFAULT_TIMEOUT.get(profile)
@@ -306,6 +269,9 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
     while not repo.is_dir() and repo != repo.parent: repo = repo.parent
     prov = dict(git=git_state(repo), packages=package_versions(), device=device_info())
     prev = load_manifest(out_dir)
+    tut_dir = Path(notebooks or default_notebooks_dir()).parent/'tutorials' if tutorials is None and not only else tutorials
+    tuts = sorted(Path(tut_dir).glob('*.ipynb')) if tut_dir else []
+    tut_log = [t for t in prev.get('tutorials', []) if not tuts]  # kept when this run executes none
     recorded, runs_log = dict(prev.get('artifacts', {})), []
     t_start, started = time.time(), datetime.now(timezone.utc).isoformat(timespec='seconds')
 
@@ -314,17 +280,27 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
         st = artifact_statuses(found, recorded)
         man = dict(profile=profile, profile_config_hash=cfg.hash, command=' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                    started=started, finished=now, wall_s=round(time.time() - t_start, 2), parameters=params,
-                   timeout_s=timeout, **prov, notebooks=runs_log, artifacts=st)
+                   timeout_s=timeout, **prov, notebooks=runs_log, tutorials=tut_log, artifacts=st)
+        try:
+            from s2vc_repro.report import write_claims
+            write_claims(out_dir, provenance=dict(profile=profile, git_commit=(prov['git'] or {}).get('commit'), written_utc=now))
+        except Exception as e: log(f'claims: not written ({_first_line(e)})')
         atomic_write(out_dir/'manifest.json', json.dumps(man, indent=1, default=str))
-        atomic_write(out_dir/'index.md', render_index(out_dir, profile, st, dict(finished=now, git=prov['git'])))
+        atomic_write(out_dir/'index.md', render_index(out_dir, profile, st, dict(finished=now, git=prov['git']), tut_log))
         return st
 
     for p in (out_dir/'notebooks').glob('.*.partial.ipynb'): p.unlink(missing_ok=True)  # left by a killed run
     write()
+    try:
+        for line in plan_lines(plan(profile, [i for nb in todo for i in nb.ids], runs), runs): say(line)
+    except Exception as e: say(f'plan: not available ({_first_line(e)})')
+    say(f'{len(todo)} notebook(s)' + (f' and {len(tuts)} tutorial(s)' if tuts else '') + f' -> {out_dir}')
     for k, nb in enumerate(todo, 1):
-        log(f"[{k}/{len(todo)}] {', '.join(nb.ids)}  ({nb.path})")
+        label = f"[{k}/{len(todo)}] {', '.join(nb.ids)}"
+        say(f'{label}  ({nb.path})')
         t0 = time.time()
-        res = run_notebook(nb.path, out_dir/'notebooks'/nb.path.name, params, timeout, progress, log_output)
+        with Progress(label, runs, out_dir/'notebooks', nb.path.stem, log=say, quiet=quiet or log_output or progress):
+            res = run_notebook(nb.path, out_dir/'notebooks'/nb.path.name, params, timeout, progress, log_output)
         for i in nb.ids:
             files = artifact_files(out_dir, i, since=t0)
             e = dict(res, notebook=str(nb.path), executed=f'notebooks/{nb.path.name}', files=files,
@@ -335,78 +311,31 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
             recorded[i] = e
         runs_log.append(dict(notebook=str(nb.path), ids=nb.ids, **res))
         bad = [i for i in nb.ids if recorded[i]['status'] != 'done']
-        log(f"      {'failed' if bad else 'done'} in {res['wall_s']:.1f} s" + (f": {recorded[bad[0]]['error']}" if bad else ''))
+        say(f"      {'failed' if bad else 'done'} in {res['wall_s']:.1f} s" + (f": {recorded[bad[0]]['error']}" if bad else ''))
+        write()
+    for k, t in enumerate(tuts, 1):
+        label = f'[tutorial {k}/{len(tuts)}] {t.stem}'
+        say(f'{label}  ({t})')
+        with Progress(label, runs, out_dir/'notebooks'/'tutorials', t.stem, log=say, quiet=quiet or log_output or progress):
+            res = run_notebook(t, out_dir/'notebooks'/'tutorials'/t.name, {}, timeout, progress, log_output)
+        tut_log.append(dict(notebook=str(t), executed=f'notebooks/tutorials/{t.name}', **res))
+        say(f"      {res['status']} in {res['wall_s']:.1f} s" + (f": {res['error']}" if res['error'] else ''))
         write()
     st = write()
     ran = {i for nb in todo for i in nb.ids}
     failed = [i for i in ran if st[i]['status'] == 'failed']
-    log(f"{len(ran) - len(failed)} done, {len(failed)} failed, {len(missing)} not yet implemented -> {out_dir/'index.md'}")
-    return dict(ok=not failed, done=sorted(ran - set(failed)), failed=failed, missing=missing,
-                index=out_dir/'index.md', manifest=out_dir/'manifest.json')
-
-# %% ../nbs/12_reproduce.ipynb #49655335
-def _clip(backbone, frames, size, stride=1):
-    "Backbone and input clip: `frames` x `size`^2, resized to 8/7 of the crop before cropping."
-    return {'model.backbone': backbone, 'data.frames': frames, 'data.stride': stride, 'data.size': size, 'data.resize': round(size * 8 / 7)}
-
-def _sched(epochs, milestones=(), schedule='step'):
-    return {'train.epochs': epochs, 'train.schedule': schedule, 'train.milestones': tuple(milestones)}
-
-_UCF = {'data.dataset': 'ucf101', 'method.queue': 2048}
-def _kin(name): return {'data.dataset': name, 'method.queue': 16384}
-# S2VC: batch 128, Adam 1e-3 (wd 1e-5, 10 warm-up epochs, x0.1 at 80%/90%), S3D 32x128^2, R3D-18 16x112^2
-_S2VC = {'train.batch_size': 128, 'train.optimizer': 'adam', 'train.lr': 1e-3, 'train.weight_decay': 1e-5, 'train.warmup_epochs': 10}
-_S3D, _R3D = _clip('s3d', 32, 128), _clip('r3d18', 16, 112)
-# DSM: batch 128, SGD 0.003 (momentum 0.9, wd 5e-4), 200 epochs, x0.1 at 80/120/160, EMA 0.99, queue 6536, 16 frames stride 4
-_DSM = {'train.batch_size': 128, 'train.optimizer': 'sgd', 'train.lr': 0.003, 'train.sgd_momentum': 0.9, 'train.weight_decay': 5e-4,
-        'train.warmup_epochs': 0, **_sched(200, (80, 120, 160)), 'method.momentum': 0.99}
-def _dsm(ds): return {**_DSM, 'data.dataset': ds, 'method.queue': 6536}
-_C3D, _I3D, _R34 = _clip('c3d', 16, 112, 4), _clip('i3d', 16, 224, 4), _clip('r3d34', 16, 224, 4)
-# DCLR: R(2+1)D-18 16x112^2 (stride 2), SGD 1e-2 (wd 1e-4), 200 epochs UCF101 / 100 K400, batch 40 (no schedule given)
-_DCLR = {**_clip('r2plus1d18', 16, 112, 2), 'train.batch_size': 40, 'train.optimizer': 'sgd', 'train.lr': 1e-2, 'train.weight_decay': 1e-4, 'train.warmup_epochs': 0}
-
-PAPER_RUNS = {  # name -> dict(method=..., paper={overrides of the paper profile}, all={overrides of every profile})
-    's2vc/moco-s3d-ucf101': dict(method='moco', paper={**_S2VC, **_S3D, **_UCF, **_sched(500, (400, 450))}),
-    's2vc/s2vc-s3d-ucf101': dict(method='s2vc', paper={**_S2VC, **_S3D, **_UCF, **_sched(500, (400, 450))}),
-    's2vc/s2vc-s3d-k200': dict(method='s2vc', paper={**_S2VC, **_S3D, **_kin('k200'), **_sched(200, (160, 180))}),
-    's2vc/s2vc-r3d18-ucf101': dict(method='s2vc', paper={**_S2VC, **_R3D, **_UCF, **_sched(500, (400, 450))}),
-    's2vc/s2vc-r3d18-k400': dict(method='s2vc', paper={**_S2VC, **_R3D, **_kin('k400'), **_sched(100, (80, 90))}),
-    's2vc/moco-s3d-ucf101-100ep': dict(method='moco', paper={**_S2VC, **_S3D, **_UCF, **_sched(100, (80, 90))}),
-    's2vc/tfd-s3d-ucf101-100ep': dict(method='tfd', paper={**_S2VC, **_S3D, **_UCF, **_sched(100, (80, 90))}),
-    's2vc/s2vc-s3d-ucf101-100ep': dict(method='s2vc', paper={**_S2VC, **_S3D, **_UCF, **_sched(100, (80, 90))}),
-    's2vc/supervised-r3d18-ucf101': dict(method='supervised', paper={**_S2VC, **_R3D, 'data.dataset': 'ucf101', **_sched(100, (80, 90))}),  # fig1 (schedule not stated)
-    'dsm/moco-c3d-ucf101': dict(method='moco', paper={**_dsm('ucf101'), **_C3D}),
-    'dsm/dsm-triplet-c3d-ucf101': dict(method='dsm-triplet', paper={**_dsm('ucf101'), **_C3D}),
-    'dsm/dsm-c3d-ucf101': dict(method='dsm', paper={**_dsm('ucf101'), **_C3D}),
-    'dsm/moco-i3d-k400': dict(method='moco', paper={**_dsm('k400'), **_I3D}),
-    'dsm/dsm-triplet-i3d-k400': dict(method='dsm-triplet', paper={**_dsm('k400'), **_I3D}),
-    'dsm/dsm-triplet-r3d34-k400': dict(method='dsm-triplet', paper={**_dsm('k400'), **_R34}),
-    'dsm/dsm-i3d-k400': dict(method='dsm', paper={**_dsm('k400'), **_I3D}),
-    'dsm/dsm-r3d34-k400': dict(method='dsm', paper={**_dsm('k400'), **_R34}),
-    'dsm/supervised-i3d-hmdb51': dict(method='supervised', paper={**_dsm('hmdb51'), **_I3D, 'train.lr': 0.1, **_sched(45, (10, 20, 30, 40))}),  # fig1, DSM's finetune schedule
-    'dclr/dclr-r2plus1d18-ucf101': dict(method='dclr', paper={**_DCLR, **_UCF, **_sched(200, schedule='const')}),
-    'dclr/dclr-r2plus1d18-k400': dict(method='dclr', paper={**_DCLR, **_kin('k400'), **_sched(100, schedule='const')}),
-    'dclr/static-positive-r2plus1d18-ucf101': dict(method='static-positive', paper={**_DCLR, **_UCF, **_sched(200, schedule='const')}),
-}
-
-def run_config(name: str, # a key of `PAPER_RUNS`
-               profile: str = 'mini', # the profile whose scale is used
-               overrides: dict | None = None, # dotted overrides applied last
-              ) -> Config:
-    "The validated config of the registered run `name` under `profile`."
-    if name not in PAPER_RUNS: raise ConfigError(f"unknown run {name!r}; registered runs: {', '.join(PAPER_RUNS)}")
-    r = PAPER_RUNS[name]
-    over = {'method.name': r['method'], **(r.get('paper', {}) if profile == 'paper' else {}), **r.get('all', {}), **(overrides or {})}
-    try: return get_config(profile, over)
-    except ConfigError as e: raise ConfigError(f'run {name!r} ({profile}): {e}') from None
-
-def profile_configs(profile: str = 'paper') -> dict:
-    "Every registered run's validated config under `profile`: name -> Config."
-    return {n: run_config(n, profile) for n in PAPER_RUNS}
-
-def paper_configs() -> dict:
-    "Every paper-scale config the paper notebooks train: name -> Config."
-    return profile_configs('paper')
+    bad_tuts = [Path(t['notebook']).stem for t in tut_log if t['status'] != 'done']
+    site_index = None
+    if site:
+        try:
+            from s2vc_repro.site import build_site
+            site_index = build_site(out_dir)
+        except Exception as e: log(f'site: not built ({_first_line(e)})')
+    log(f"{len(ran) - len(failed)} done, {len(failed)} failed, {len(missing)} not yet implemented"
+        + (f", tutorials: {len(tut_log) - len(bad_tuts)} done, {len(bad_tuts)} failed" if tut_log else '')
+        + f" -> {out_dir/'index.md'}" + (f"; site: {site_index}" if site_index else ''))
+    return dict(ok=not failed and not bad_tuts, done=sorted(ran - set(failed)), failed=failed, missing=missing,
+                failed_tutorials=bad_tuts, index=out_dir/'index.md', manifest=out_dir/'manifest.json', site=site_index)
 
 # %% ../nbs/12_reproduce.ipynb #cac8b35c
 def random_batch(cfg: Config, data_mode: str, batch_size: int = 2, n_classes: int = 2) -> dict:

@@ -39,6 +39,7 @@ def test_config_show_yaml_and_hash():
     (['pretrain', '--method', 'simclr'], "invalid choice: 'simclr'"),
     (['config', 'show', '--profile', 'huge'], "invalid choice: 'huge'"),
     (['reproduce', '--only', 'xyz'], 'valid IDs'),
+    (['site', '--profile', 'smoke', '--results', '/nonexistent-results'], 'run `s2vc-repro reproduce --profile smoke` first'),
     ([], 'COMMAND'),
 ])
 def test_usage_errors_exit_2(args, needle, capsys):

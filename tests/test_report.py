@@ -1,4 +1,4 @@
-"Reported numbers (s2vc_repro.reported) and result writing (s2vc_repro.report): data, layout, atomic files, claims."
+"Reported numbers (s2vc_repro.papers) and result writing (s2vc_repro.report): data, layout, atomic files, claims and verdicts."
 import re, subprocess, sys, textwrap
 from pathlib import Path
 import numpy as np
@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from s2vc_repro import records, report
-from s2vc_repro.reported import reported, artifacts, layout, row_labels, KINDS
+from s2vc_repro.papers import reported, reported_artifacts as artifacts, layout, row_labels, KINDS
 from s2vc_repro.records import atomic_write, git_commit
-from s2vc_repro.report import (ARTIFACTS, CLAIMS, CSV_COLUMNS, check_claims, claims_table, load_results, provenance,
+from s2vc_repro.papers import claims_table
+from s2vc_repro.report import (ARTIFACTS, CLAIMS, CSV_COLUMNS, check_claims, load_results, provenance,
                                save_figure, write_table)
 
 INVENTORY = Path(__file__).resolve().parents[2]/'shared'/'spec'/'INVENTORY.md'  # the spec beside the checkout
@@ -170,14 +171,16 @@ def test_save_figure(tmp_path):
     import matplotlib.pyplot as plt
     report.set_style()
     fig, ax = plt.subplots(); ax.plot([0, 1], [1, 0])
-    nums = pd.DataFrame(dict(row=['S2VC', 'MoCo'], column='Pearson rho', value=[-0.5, -0.2]))
+    nums = pd.DataFrame(dict(row=['S2VC', 'MoCo'], column='Pearson rho', value=[-0.5, -0.2], std=[0.05, 0.05], n_seeds=3, seeds='0,1,2'))
     paths = save_figure(fig, 's2vc-fig6', tmp_path, numbers=nums, provenance=provenance('smoke'))
     plt.close(fig)
     assert paths['png'].read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert pd.read_csv(paths['csv']).artifact.tolist() == ['s2vc-fig6'] * 2
     res = load_results(tmp_path)
     chk = check_claims(res).set_index('claim')
-    assert chk.loc['s2vc-fig6-negative', 'supported'] == 'yes' and chk.loc['s2vc-fig6-stronger', 'supported'] == 'yes'
+    assert chk.loc[['s2vc-fig6-negative-s2vc', 's2vc-fig6-negative-moco', 's2vc-fig6-stronger'], 'verdict'].tolist() == ['holds'] * 3
+    md = paths['md'].read_text()  # the figure's page: the picture, then its claims with verdicts
+    assert '![s2vc-fig6](s2vc-fig6.png)' in md and md.index('## Claims') > md.index('![s2vc-fig6]') and '**holds**' in md
     with pytest.raises(ValueError, match='s2vc-fig6'): save_figure(fig, 's2vc-figure6', tmp_path)
 
 def test_provenance_without_git(tmp_path, monkeypatch):
@@ -196,52 +199,90 @@ def test_provenance_from_config():
 
 # ---------------------------------------------------------------- claims
 def test_claims_hold_on_reported_numbers():
-    chk = check_claims(reported(), values='value')
-    assert set(chk.supported) <= {'yes', 'not-run'}
-    assert (chk.supported == 'yes').sum() >= 40
+    "On the papers' own numbers (exact, cited rows included) every claim whose cells are printed holds."
+    chk = check_claims(reported(), values='value', cited=True, exact=True)
+    assert set(chk.verdict) == {'holds', 'not run'}
+    assert (chk.verdict == 'holds').sum() >= 140
+    assert chk[chk.verdict == 'not run'].artifact.str.contains('-fig').all()  # only figures lack printed numbers
     assert len(claims_table()) == len(CLAIMS) and claims_table().id.is_unique
 
+def test_every_paper_artifact_that_compares_has_claims():
+    have = {c.artifact for c in CLAIMS}
+    assert {a for a in ARTIFACTS if not a.startswith('bench')} - have == {'s2vc-fig2', 'dsm-fig2', 'dsm-fig3', 'dclr-fig2'}
+    assert {p: sum(c.paper == p for c in CLAIMS) >= 50 for p in ('S2VC', 'DSM', 'DCLR')} == {'S2VC': True, 'DSM': True, 'DCLR': True}
+
 def test_claims_reference_existing_cells():
-    "Every cell a claim reads on an artifact with reported numbers is a key of the reported data (no typos)."
+    "Every cell a claim reads on a table with reported numbers is a key of the reported data (no typos)."
     keys = set(zip(reported().artifact, reported().row, reported().column))
-    have = set(artifacts())
+    tables = {a for a in artifacts() if a.split('-')[1].startswith(('tab', 'intro'))}
+    n = 0
     for c in CLAIMS:
-        exprs = [c.lhs] + (list(c.rhs) if isinstance(c.rhs, tuple) else [c.rhs] if isinstance(c.rhs, report.Expr) else [])
+        exprs = [c.lhs] + (list(c.rhs.items or []) if isinstance(c.rhs, report.Among) else [c.rhs] if isinstance(c.rhs, report.Expr) else [])
         for e in exprs:
             for _, a, r, col in e.terms:
-                a = a or c.artifact
-                if a in have and c.id not in ('s2vc-fig3-alpha', 'dsm-fig1-gain'):  # figure numbers the papers only plot
-                    assert (a, r, col) in keys, (c.id, r, col)
+                if (a or c.artifact) in tables: assert ((a or c.artifact), r, col) in keys, (c.id, r, col); n += 1
+    assert n > 200
+
+def _dclr4(values, std=0.5, n=3):
+    return pd.DataFrame(dict(artifact='dclr-tab4', row=list(values), column='UCF101 linear', reproduced=list(values.values()),
+                             std=std, n_seeds=n, seeds=','.join(map(str, range(n)))))
 
 def test_claims_verdicts():
-    res = pd.DataFrame(dict(artifact='dclr-tab4', row=['L_VV', 'L_VS', 'L_VD'], column='UCF101 linear',
-                            reproduced=[40.0, 45.0, 39.0], std=[0.5, 0.5, 0.5], n_seeds=3, seeds='0,1,2'))
+    res = _dclr4({'L_VV': 40.0, 'L_VS': 45.0, 'L_VD': 39.0})
     chk = check_claims(res).set_index('claim')
-    assert chk.loc['dclr-tab4-vd', 'supported'] == 'no'
-    assert chk.loc['dclr-tab4-vs', 'supported'] == 'no'  # 5 points apart, more than the 1.5 tolerance
-    assert chk.loc['dclr-tab4-vd-over-vs', 'supported'] == 'no'
-    assert chk.loc['dclr-tab4-dual', 'supported'] == 'not-run'
+    assert chk.loc['dclr-tab4-vd', 'verdict'] == 'does not hold'    # 1 point below, more than 2 SE (0.82)
+    assert chk.loc['dclr-tab4-vs', 'verdict'] == 'does not hold'    # 5 points apart, beyond the 1.5 tolerance
+    assert chk.loc['dclr-tab4-vd-over-vs', 'verdict'] == 'does not hold'
+    assert chk.loc['dclr-tab4-dual', 'verdict'] == 'not run'
     assert chk.loc['dclr-tab4-vd', 'seeds'] == '0,1,2' and chk.loc['dclr-tab4-vd', 'n_seeds'] == 3
-    assert abs(chk.loc['dclr-tab4-vd', 'spread'] - np.sqrt(0.5)) < 1e-3
+    assert abs(chk.loc['dclr-tab4-vd', 'se'] - np.sqrt(2 * 0.25 / 3)) < 1e-3
     with pytest.raises(ValueError, match='artifact'): check_claims(res.drop(columns='artifact'))
 
-def test_max_over_all_rows():
-    res = pd.DataFrame(dict(artifact='s2vc-fig3', row=['alpha=0.1', 'alpha=0.5', 'alpha=0.9'], column='UCF101 R@1', value=[10.0, 12.0, 11.0]))
-    assert check_claims(res).set_index('claim').loc['s2vc-fig3-alpha', 'supported'] == 'yes'
-    res.loc[0, 'value'] = 13.0
-    assert check_claims(res).set_index('claim').loc['s2vc-fig3-alpha', 'supported'] == 'no'
+@pytest.mark.parametrize('vd, std, n, verdict', [
+    (45.0, 0.5, 3, 'holds'),           # 5 points above, 2 SE = 0.82
+    (40.5, 0.5, 3, 'inconclusive'),    # 0.5 points above: within 2 SE
+    (36.0, 0.5, 3, 'does not hold'),   # 4 points below
+    (45.0, 0.0, 1, 'inconclusive'),    # one seed: no standard error, no verdict
+    (45.0, 6.0, 3, 'inconclusive'),    # the seeds disagree too much
+])
+def test_se_rule(vd, std, n, verdict):
+    chk = check_claims(_dclr4({'L_VV': 40.0, 'L_VD': vd}, std, n)).set_index('claim')
+    assert chk.loc['dclr-tab4-vd', 'verdict'] == verdict
+    assert report.verdict(5.0, 1.0) == 'holds' and report.verdict(5.0, None) == 'inconclusive'
+
+def test_max_over_others():
+    res = pd.DataFrame(dict(artifact='s2vc-fig3', row=['alpha=0.1', 'alpha=0.5', 'alpha=0.9'], column='UCF101 R@1',
+                            value=[10.0, 14.0, 11.0], std=0.5, n_seeds=3))
+    assert check_claims(res).set_index('claim').loc['s2vc-fig3-peak-ucf101', 'verdict'] == 'holds'
+    res.loc[0, 'value'] = 16.0
+    assert check_claims(res).set_index('claim').loc['s2vc-fig3-peak-ucf101', 'verdict'] == 'does not hold'
+
+def test_max_others_needs_every_rerun_row():
+    "`max(others)` on a table is not judged on a subset of the paper's re-run rows."
+    res = pd.DataFrame(dict(artifact='s2vc-tab4', row=['MoCo', 'S2VC (set to 0) [default]'], column='UCF101 R@1',
+                            reproduced=[20.0, 30.0], std=0.5, n_seeds=3))
+    assert check_claims(res).set_index('claim').loc['s2vc-tab4-best-ucf101', 'verdict'] == 'not run'
 
 def test_write_claims(tmp_path):
     write_table('s2vc-tab4', _mine(), tmp_path, 'smoke', seeds=3)
     paths = report.write_claims(tmp_path, provenance=provenance('smoke'))
     chk = pd.read_csv(paths['csv'])
-    assert len(chk) == len(CLAIMS) and set(chk.supported) <= {'yes', 'no', 'not-run'}
+    assert len(chk) == len(CLAIMS) and set(chk.verdict) <= set(report.VERDICTS)
     md = paths['md'].read_text()
-    assert md.count('\n| ') == len(CLAIMS) + 1 and 'Provenance' in md
+    assert md.count('\n| ') == len(CLAIMS) + chk.paper.nunique()  # a header line per paper and 'Provenance' in md and report.SE_RULE in md
+    assert '[s2vc-tab4](s2vc-tab4.md)' in md and '[dsm-tab1](dsm-tab1.md)' not in md  # links only to pages that exist
     assert set(load_results(tmp_path).artifact) == {'s2vc-tab4'}  # claims.csv is not read back as a result
 
+def test_table_md_ends_with_its_claims(tmp_path):
+    p = write_table('s2vc-tab4', _mine(), tmp_path, 'smoke', seeds=3)['md']
+    md = p.read_text()
+    tail = md[md.index('## Claims'):]
+    assert md.index('## Provenance') < md.index('## Claims') and report.SE_RULE in tail
+    assert tail.count('\n| ') == 1 + sum(c.artifact == 's2vc-tab4' for c in CLAIMS)
+    assert '0,1,2 (n = 3)' in tail
+
 def test_claims_against_cited_rows():
-    res = pd.DataFrame(dict(artifact='dsm-tab2', row=['DSM [C3D]'], column='UCF101 R@1', reproduced=[13.0]))
-    assert check_claims(res).set_index('claim').loc['dsm-tab2-cliporder', 'supported'] == 'not-run'
-    r = check_claims(res, cited=True).set_index('claim').loc['dsm-tab2-cliporder']
-    assert r.supported == 'yes' and abs(r.margin - 0.5) < 1e-9 and 'reported' in r.seeds  # Clip Order [C3D] reports 12.5
+    res = pd.DataFrame(dict(artifact='dsm-tab2', row=['DSM [C3D]'], column='UCF101 R@1', reproduced=[13.0], std=0.1, n_seeds=3))
+    assert check_claims(res).set_index('claim').loc['dsm-tab2-cliporder-r1', 'verdict'] == 'not run'
+    r = check_claims(res, cited=True).set_index('claim').loc['dsm-tab2-cliporder-r1']
+    assert r.verdict == 'holds' and abs(r.difference - 0.5) < 1e-9 and 'reported' in r.seeds  # Clip Order [C3D] reports 12.5

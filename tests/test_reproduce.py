@@ -2,8 +2,9 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest
+from s2vc_repro.papers import paper_configs
 from s2vc_repro.reproduce import (ARTIFACTS, PAPER_RUNS, ArtifactError, check_configs, find_notebooks, make_notebook,
-                                  paper_configs, reproduce, resolve_ids)
+                                  reproduce, resolve_ids)
 
 CLI = str(Path(sys.executable).parent/'s2vc-repro')
 WRITES_MD = ("from pathlib import Path\nPath(out_dir, '{id}.md').write_text('| a |\\n|---|\\n| 1 |')\n"
@@ -117,3 +118,35 @@ def test_dry_run_builds_every_method():
     for m in ('s2vc', 'tfd', 'dsm', 'dsm-triplet', 'dclr', 'static-positive'):
         r = dry_run_step(get_config('smoke', {'method.name': m}))
         assert r['loss'] == r['loss'] and r['params_m'] > 0, (m, r)
+
+# A notebook that "trains" a run the way `RunStore` does: a run folder in the store whose train.out shows a tqdm bar
+# moving through two epochs, with log.jsonl lines, then writes its table.
+TRAINS = r"""
+import json, time
+from pathlib import Path
+d = Path(runs_dir)/'moco-0123456789ab'; d.mkdir(parents=True, exist_ok=True)
+(d/'config.yaml').write_text('profile: smoke\nmethod:\n  name: moco\ntrain:\n  seed: 2\n  batch_size: 8\n')
+with open(d/'train.out', 'w') as out, open(d/'log.jsonl', 'w') as log:
+    for e in (1, 2):
+        for i in range(0, 11, 2):
+            out.write(f'\repoch {e}/2:  {10 * i}%|##        | {i}/10 [00:01<00:04,  4.00it/s, loss=5.0]'); out.flush()
+            log.write(json.dumps({'type': 'step', 'epoch': e - 1, 'clips_per_s': 32.0}) + '\n'); log.flush()
+            time.sleep(0.4)
+(d/'done.json').write_text('{"wall_time": 5.0, "method": "moco"}')
+Path(out_dir, 's2vc-tab2.md').write_text('| a |\n|---|\n| 1 |')
+"""
+
+@pytest.mark.parametrize('quiet', [False, True])
+def test_progress_shows_epochs_and_eta(tmp_path, quiet):
+    nbs = tmp_path/'nbs'
+    make_notebook(nbs/'s2vc'/'s2vc-tab2.ipynb', [TRAINS], PARAMS)
+    lines = []
+    res = reproduce('smoke', results=tmp_path/'results', notebooks=nbs, runs=tmp_path/'runs', log=lines.append, quiet=quiet, site=False)
+    assert res['ok']
+    text = '\n'.join(lines)
+    if quiet:
+        assert len(lines) == 1 and 'plan:' not in text and 'training moco' not in text  # the summary only
+        return
+    assert lines[0].startswith('plan: ')  # the plan comes first
+    for e in (1, 2): assert f'training moco, seed 2: epoch {e}/2' in text, text
+    assert 'ETA 0:' in text and '32 clips/s' in text and '[1/1] s2vc-tab2' in text

@@ -1,0 +1,119 @@
+"The results site (s2vc_repro.site) in a real browser: headless Chromium loads the index and every page it links; links resolve, images load."
+import base64, functools, http.server, json, shutil, subprocess, threading
+from pathlib import Path
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt
+import nbformat
+import pandas as pd
+import pytest
+
+from s2vc_repro.report import save_figure, write_claims, write_table
+from s2vc_repro.reproduce import PaperNotebook, artifact_statuses, render_index
+from s2vc_repro.site import build_site
+
+CHROMIUM = next((shutil.which(b) for b in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(b)), None)
+
+# The checker runs in the browser, on the same origin as the site: it loads the index, then every page the index
+# links (in an iframe), and reports for each page whether it loaded, which of its images did not load and which of
+# its local links do not resolve (fetched). External links (http:, https:) are not followed.
+CHECKER = """<!DOCTYPE html><html><body><pre id="result">running</pre><script>
+const local = u => u && !/^([a-z][a-z0-9+.-]*:|#|\\/)/i.test(u);
+function load(url) {
+  return new Promise(resolve => {
+    const f = document.createElement('iframe'); f.style.width = '1200px'; f.style.height = '800px';
+    f.onload = () => setTimeout(() => resolve(f), 200); f.src = url; document.body.appendChild(f);
+  });
+}
+async function check(url) {
+  url = new URL(url, location.href).href;
+  const r = await fetch(url); if (!r.ok) return {url, ok: false, status: r.status};
+  const f = await load(url); const doc = f.contentDocument; const base = f.contentWindow.location.href;
+  const imgs = [...doc.images];
+  await Promise.all(imgs.map(i => i.complete ? 0 : new Promise(res => { i.onload = i.onerror = res; })));
+  const badImgs = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src').slice(0, 80));
+  const hrefs = [...doc.querySelectorAll('a[href]')].map(a => a.getAttribute('href')).filter(local);
+  const badLinks = [];
+  for (const h of hrefs) { const u = new URL(h, base).href.split('#')[0]; const s = (await fetch(u)).status; if (s != 200) badLinks.push(h + ' ' + s); }
+  return {url, ok: true, title: doc.title, images: imgs.length, links: hrefs.length, badImgs, badLinks,
+          pages: hrefs.map(h => new URL(h, base).href.split('#')[0]).filter(u => u.endsWith('.html'))};
+}
+(async () => {
+  const out = [];
+  try {
+    const idx = await check('index.html'); out.push(idx);
+    for (const u of [...new Set(idx.pages || [])]) out.push(await check(u));
+  } catch (e) { out.push({error: String(e)}); }
+  document.getElementById('result').textContent = 'RESULT' + JSON.stringify(out);
+})();
+</script></body></html>"""
+
+
+def small_results(d: Path) -> Path:
+    "A results folder: a table with claims, a figure, an executed notebook with a picture, claims.md and index.md."
+    write_table('s2vc-tab4', pd.DataFrame(dict(row=['MoCo', 'TFD'], column='UCF101 R@1', value=[20.0, 25.0], std=1.0, n_seeds=3)), d, 'smoke', seeds=3)
+    fig, ax = plt.subplots(figsize=(2, 1.5)); ax.bar(['a', 'b'], [1, 2])
+    save_figure(fig, 's2vc-fig1', d); plt.close(fig)
+    png = base64.b64encode((d/'s2vc-fig1.png').read_bytes()).decode()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# executed'), nbformat.v4.new_code_cell('plot()', outputs=[
+        nbformat.v4.new_output('display_data', data={'image/png': png, 'text/plain': '<Figure>'})])])
+    (d/'notebooks'/'tutorials').mkdir(parents=True)
+    nbformat.write(nb, str(d/'notebooks'/'s2vc-tab4.ipynb')); nbformat.write(nb, str(d/'notebooks'/'tutorials'/'s2vc.ipynb'))
+    write_claims(d)
+    found = [PaperNotebook(Path('nbs/papers/s2vc/s2vc-tab4.ipynb'), ['s2vc-tab4']), PaperNotebook(Path('nbs/papers/s2vc/s2vc-fig1.ipynb'), ['s2vc-fig1'])]
+    st = artifact_statuses(found, {'s2vc-tab4': dict(status='done', files=['s2vc-tab4.md', 's2vc-tab4.csv'], executed='notebooks/s2vc-tab4.ipynb'),
+                                   's2vc-fig1': dict(status='done', files=['s2vc-fig1.md', 's2vc-fig1.png'])})
+    (d/'manifest.json').write_text('{}')
+    tuts = [dict(notebook='nbs/tutorials/s2vc.ipynb', executed='notebooks/tutorials/s2vc.ipynb', status='done', wall_s=1.0, error=None)]
+    (d/'index.md').write_text(render_index(d, 'smoke', st, tutorials=tuts))
+    return d
+
+
+def browse(site: Path) -> list:
+    "Serve `site` on localhost and run the checker page in headless Chromium; the checker's report."
+    (site/'_checker.html').write_text(CHECKER)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a): pass
+    handler = functools.partial(Quiet, directory=str(site))
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        out = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
+                              '--virtual-time-budget=30000', '--dump-dom', f'http://127.0.0.1:{srv.server_address[1]}/_checker.html'],
+                             capture_output=True, text=True, timeout=120)
+    finally: srv.shutdown()
+    dom = out.stdout
+    assert 'RESULT' in dom, f'the checker did not finish; chromium said: {out.stderr[-2000:]}'
+    import html
+    return json.loads(html.unescape(dom.split('RESULT', 1)[1].split('</pre>', 1)[0]))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason='needs a headless chromium (apt-get install chromium)')
+def test_site_in_chromium(tmp_path):
+    d = small_results(tmp_path/'smoke')
+    build_site(d)
+    report = browse(d/'site')
+    pages = {p['url'].split('/', 3)[3]: p for p in report}  # path in the site
+    assert not [p for p in report if 'error' in p or not p.get('ok')], report
+    # the index and every page it links loaded; nothing broken on any of them
+    assert {'index.html', 'claims.html', 's2vc-tab4.html', 's2vc-fig1.html'} <= set(pages), sorted(pages)
+    assert {'notebooks/s2vc-tab4.html', 'notebooks/tutorials/s2vc.html'} <= set(pages), sorted(pages)
+    for p in report: assert p['badImgs'] == [] and p['badLinks'] == [], p
+    # pictures are really there: the figure page and the executed notebooks show theirs
+    assert pages['s2vc-fig1.html']['images'] == 1
+    assert all(p['images'] >= 1 for p in report if '/notebooks/' in p['url'])
+    assert pages['index.html']['links'] >= 6
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason='needs a headless chromium (apt-get install chromium)')
+def test_checker_sees_broken_pages(tmp_path):
+    "The check can fail: a missing picture and a dead link are reported."
+    d = small_results(tmp_path/'smoke')
+    (d/'s2vc-tab4.md').write_text((d/'s2vc-tab4.md').read_text() + '\n\n![gone](gone.png) [dead](nowhere.md)\n')
+    build_site(d)
+    page = {p['url'].split('/', 3)[3]: p for p in browse(d/'site')}['s2vc-tab4.html']
+    assert page['badImgs'] == ['gone.png'] and page['badLinks'] == ['nowhere.html 404']
+
+
+def test_site_needs_results(tmp_path):
+    with pytest.raises(FileNotFoundError, match='reproduce'): build_site(tmp_path)
