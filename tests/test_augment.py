@@ -5,7 +5,7 @@ from s2vc_repro.config import AugCfg, get_config
 from s2vc_repro.augment import ClipAugment, TestTransform, normalize, denormalize, gaussian_blur, ten_crop
 
 AUG = get_config('mini').aug
-FULL = replace(AUG, hflip_p=0.5, jitter_p=1.0, gray_p=0.2, blur_p=0.5)
+FULL = replace(AUG, crop_scale=(0.2, 1.0), hflip_p=0.5, jitter_p=1.0, gray_p=0.2, blur_p=0.5)
 OFF = AugCfg(crop_scale=(1.0, 1.0), hflip_p=0., jitter_p=0., gray_p=0., blur_p=0.)
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
 
