@@ -276,10 +276,6 @@ RELATIONS = (  # (what must hold, as a function of the config; what is valid, na
     (lambda c: c.flow.size % 2 == 0, lambda c: f"flow.size must be even (the flow's downsampling halves it), got {c.flow.size}"),
     (lambda c: c.method.name != 'dclr' or c.data.frames >= 2,
      lambda c: f"data.frames must be >= 2 for dclr (T frames and T frame differences, read from T+1 frames), got {c.data.frames}"),
-    (lambda c: c.dclr.topk <= c.dclr.search_queue,
-     lambda c: f"dclr.topk must be <= dclr.search_queue={c.dclr.search_queue} (positives are retrieved from that queue), got {c.dclr.topk}"),
-    (lambda c: set(c.dclr.losses) <= {'vv', 'vs', 'vd', 'sd'} and len(c.dclr.losses) > 0,
-     lambda c: f"dclr.losses must be a non-empty selection of 'vv', 'vs', 'vd', 'sd', got {c.dclr.losses!r}"),
     (lambda c: set(c.eval.datasets) <= set(DATASETS) and len(c.eval.datasets) > 0,
      lambda c: f"eval.datasets must be a non-empty selection of {', '.join(DATASETS)}, got {c.eval.datasets!r}"),
 )
