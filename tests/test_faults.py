@@ -44,7 +44,7 @@ def test_method_relation_dclr_frames():
 def test_profiles_and_registered_runs_pass():
     "Every profile, with every method and every registered paper run, is within range."
     from s2vc_repro.config import METHODS
-    from s2vc_repro.reproduce import profile_configs
+    from s2vc_repro.papers import profile_configs
     for p in ('smoke', 'mini', 'paper'):
         assert len(profile_configs(p)) > 0 and all(get_config(p, {'method.name': m}) for m in METHODS)
 
