@@ -309,7 +309,8 @@ def write_benchmark(out, # folder that receives `synth-ucf/` and `synth-hmdb/`
         jobs = [(r, cfg, variant, str(d/'videos')) for r in rows]
         bar = tqdm(total=len(jobs), desc=name, disable=not progress, leave=False)
         if workers > 1 and sys.platform != 'win32':
-            with mp.get_context('fork').Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+            # spawned, not forked: a fork of a process whose other threads hold locks (torch, OpenCV) can hang its workers
+            with mp.get_context('spawn').Pool(workers, initializer=cv2.setNumThreads, initargs=(1,)) as pool:
                 for _ in pool.imap_unordered(_write_one, jobs, chunksize=16): bar.update()
         else:
             for j in jobs: _write_one(j); bar.update()
