@@ -281,8 +281,9 @@ def test_interrupted_rerun_keeps_notebook_and_index(tmp_path):
     executed = (out/'notebooks'/'s2vc-tab2.ipynb').read_bytes()
     (out/'notebooks'/'.dsm-tab2.partial.ipynb').write_text('{}')  # as left by a SIGKILLed run
     marker = tmp_path/'started'
+    # as at a terminal, SIGINT is not ignored in the child (an ignored signal would be inherited across exec)
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                         env={**env, 'S2VC_TEST_SLOW': str(marker)})
+                         env={**env, 'S2VC_TEST_SLOW': str(marker)}, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     while not marker.exists() and time.time() - t0 < 240 and p.poll() is None: time.sleep(0.2)
     assert marker.exists(), p.communicate()
