@@ -69,8 +69,9 @@ class CNN4(Backbone):
         self.body = nn.Sequential(*layers)
         self._make_head(cin, num_classes, dropout)
         _init_weights(self)
+        self.to(memory_format=torch.channels_last_3d)  # conv3d, its backward and pooling run ~1.5x faster on CPU in this layout
 
-    def features(self, x): return self.body(x)
+    def features(self, x): return self.body(x.contiguous(memory_format=torch.channels_last_3d))
 
 # %% ../nbs/06_backbones.ipynb #c82982c4
 def _stem(width: float, r2plus1d: bool) -> nn.Sequential:

@@ -332,8 +332,9 @@ def scale_epochs(e: int, src: Scale, dst: Scale) -> int:
     return 0 if e == 0 else max(1, round(e * dst.epochs / src.epochs))
 
 def scale_momentum(m: float, src: Scale, dst: Scale) -> float:
-    "An EMA momentum whose time constant 1/(1-m) spans the same share of training (in optimiser steps)."
-    return round(1 - min(1.0, (1 - m) * src.steps / dst.steps), 4)
+    "An EMA momentum whose time constant 1/(1-m) spans the same number of epochs (passes over the training set)."
+    per_epoch = lambda s: max(1, s.n_train // s.batch_size)  # optimiser steps in one epoch
+    return round(1 - min(1.0, (1 - m) * per_epoch(src) / per_epoch(dst)), 4)
 
 # %% ../nbs/00_config.ipynb #4549f2d9
 MINI = Scale(n_train=800, epochs=12, batch_size=32)  # the size of the mini profile's pre-training
