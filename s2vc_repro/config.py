@@ -73,7 +73,7 @@ class DataCfg:
     resize: int = 40            # short side the frames are resized to before cropping (0: keep)
     max_bad_fraction: float = 0.05  # share of unreadable videos tolerated before a dataset refuses to load
     workers: int = _volatile(0)     # DataLoader worker processes
-    cache: bool = _volatile(False)  # keep decoded videos in memory after their first read (small datasets; best with workers 0)
+    cache: bool = _volatile(False)  # keep decoded videos in memory after their first read, and on disk under <root>/.frames for later runs (small datasets; best with workers 0)
 
 @dataclass
 class AugCfg:

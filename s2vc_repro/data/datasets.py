@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from .video import (VideoReadError, BadVideoWarning, probe_video, read_clips,
+from .video import (VideoReadError, BadVideoWarning, probe_video, read_clips, decoded_frames,
                                    random_clip, two_clips, uniform_clips, sliding_windows)
 
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'UCF_LAYOUT', 'HMDB_LAYOUT', 'K400_LAYOUT', 'K200_LAYOUT', 'K_CSV', 'DIVING_LAYOUT', 'MODES',
            'SYNTH_SUBSETS', 'VideoRecord', 'SplitFileError', 'ucf101_classes', 'parse_ucf101', 'parse_hmdb51',
            'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids', 'parse_kinetics200', 'parse_diving48',
-           'TooManyBadVideos', 'VideoDataset', 'collate_clips', 'dataset_dirs', 'load_split', 'build_dataset',
-           'read_meta', 'data_identity']
+           'TooManyBadVideos', 'VideoDataset', 'collate_clips', 'dataset_dirs', 'load_split', 'frame_cache',
+           'build_dataset', 'read_meta', 'data_identity']
 
 # %% ../../nbs/02_datasets.ipynb #2f090d4b
 @dataclass
@@ -235,7 +235,7 @@ class VideoDataset(Dataset):
                  classes: list[str] | None = None, # class names
                  probe: bool = True, # check every file at construction
                  progress: bool = False, # tqdm bar while probing
-                 cache: bool = False, # keep each decoded video in memory after its first read (small datasets, no loader workers)
+                 cache=False, # True: keep each decoded video in memory after its first read (small datasets, no loader workers); a folder: also keep it there, for later runs
                 ):
         if mode not in MODES: raise ValueError(f'unknown mode {mode!r}; valid modes: {", ".join(MODES)}')
         self.mode, self.frames, self.stride, self.n_clips = mode, frames, stride, n_clips
@@ -288,7 +288,9 @@ class VideoDataset(Dataset):
         "Frames of record `r` at the indices `sampler` picks, (..., T, H, W, C): decoded, or from memory when caching."
         if not self.cache: return read_clips(r.path, sampler, self.size, r.start, r.end)[0]
         full = self._frames.get(r.path)
-        if full is None: full = self._frames[r.path] = read_clips(r.path, np.arange, self.size, r.start, r.end)[0]
+        if full is None:
+            folder = self.cache if isinstance(self.cache, (str, Path)) else None
+            full = self._frames[r.path] = decoded_frames(r.path, self.size, r.start, r.end, folder)
         return full[torch.from_numpy(np.asarray(sampler(len(full)), dtype=np.int64))]
 
     def _load(self, i) -> dict:
@@ -351,6 +353,10 @@ def load_split(root, # data root
         return parse_kinetics200(split_dir, video_dir, subset, csv_dir=csv_dir)
     return parse_diving48(split_dir, video_dir, subset)
 
+def frame_cache(cfg) -> Path | bool:
+    "Where `cfg`'s decoded videos are kept (`<data.root>/.frames` when `data.cache`), else False."
+    return Path(cfg.data.root)/'.frames' if cfg.data.cache else False
+
 def build_dataset(cfg, # a `s2vc_repro.config.Config`
                   subset: str = 'train', # 'train', 'test' (+ 'aligned', 'conflicting', 'static', 'shuffled' for synthetic sets)
                   mode: str | None = None, # sampling: one of `MODES` (default: 'train' for the train subset, else cfg.eval.test_mode)
@@ -363,7 +369,7 @@ def build_dataset(cfg, # a `s2vc_repro.config.Config`
     mode = mode or ('train' if subset == 'train' else cfg.eval.test_mode)
     ds = VideoDataset(recs, mode, cfg.data.frames, cfg.data.stride, n_clips=cfg.eval.test_clips,
                       size=cfg.data.resize or None, max_bad_fraction=cfg.data.max_bad_fraction,
-                      seed=cfg.train.seed, classes=classes, progress=progress, cache=cfg.data.cache)
+                      seed=cfg.train.seed, classes=classes, progress=progress, cache=frame_cache(cfg))
     ds.name, ds.subset = name, subset
     return ds
 

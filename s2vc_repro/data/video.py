@@ -4,6 +4,7 @@
 
 # %% ../../nbs/01_video.ipynb #8aa6405a
 from __future__ import annotations
+import hashlib, os
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ import decord
 # %% auto #0
 __all__ = ['VideoReadError', 'BadVideoWarning', 'clip_span', 'clip_indices', 'random_clip', 'uniform_clips', 'sliding_windows',
            'two_clips', 'native_size', 'target_size', 'open_video', 'video_length', 'decode', 'read_frames',
-           'read_clips', 'write_video', 'moving_square', 'probe_video']
+           'read_clips', 'write_video', 'moving_square', 'decoded_frames', 'probe_video']
 
 # %% ../../nbs/01_video.ipynb #28bf9bc8
 decord.bridge.set_bridge('native')
@@ -201,6 +202,29 @@ def moving_square(T: int = 30, H: int = 48, W: int = 64, side: int = 12) -> np.n
     for t in range(T):
         x = (t * side // 4) % (W - side); v[t, H // 2 - side // 2: H // 2 + side // 2, x:x + side] = 255
     return v
+
+# %% ../../nbs/01_video.ipynb #076c4aae
+def decoded_frames(path, # video file
+                   size=None, # None, short side (int) or (h, w)
+                   start: int = 0, # first usable frame of the file
+                   end: int | None = None, # one past the last usable frame (None: the end)
+                   folder=None, # where decoded videos are kept as .npy files (None: decode every time)
+                  ) -> torch.Tensor:
+    "Every usable frame of `path`, (T, H, W, C) uint8; with `folder`, decoded once and read back from there after."
+    if folder is None: return read_clips(path, np.arange, size, start, end)[0]
+    st = _check_file(path).stat()
+    key = hashlib.sha1(repr((str(Path(path).resolve()), st.st_size, st.st_mtime_ns, size, start, end)).encode()).hexdigest()[:20]
+    f = Path(folder)/f'{key}.npy'
+    try: return torch.from_numpy(np.load(f))
+    except (OSError, ValueError): pass  # not there yet (or cut short): decode
+    x = read_clips(path, np.arange, size, start, end)[0]
+    try:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f'{f.name}.{os.getpid()}.tmp')
+        with open(tmp, 'wb') as fh: np.save(fh, x.numpy())
+        os.replace(tmp, f)
+    except OSError: pass  # a read-only folder only costs the next run a decode
+    return x
 
 # %% ../../nbs/01_video.ipynb #e4e7d38c
 def probe_video(path) -> tuple[int, int, int]:

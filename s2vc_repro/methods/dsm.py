@@ -11,7 +11,7 @@ from torch import nn, Tensor
 from .base import Method, register
 from .moco import MoCo
 from ..augment import to_float
-from ..data.datasets import VideoDataset, load_split
+from ..data.datasets import VideoDataset, load_split, frame_cache
 from ..data.video import random_clip
 from ..warp import TPSWarp, farneback_flow, flow_scale_warp, sample_phi, sample_shift, shift_indices
 
@@ -82,7 +82,7 @@ class DSMViews:
         recs, classes = load_split(cfg.data.root, cfg.data.dataset, 'train', cfg.data.split)
         ds = DSMDataset(recs, cfg.data.frames, cfg.data.stride, negative=cfg.dsm.negative, shift=cfg.dsm.shift,
                         size=cfg.data.resize or None, max_bad_fraction=cfg.data.max_bad_fraction,
-                        seed=cfg.train.seed, classes=classes, cache=cfg.data.cache)
+                        seed=cfg.train.seed, classes=classes, cache=frame_cache(cfg))
         ds.name, ds.subset = cfg.data.dataset, 'train'
         return ds
 
