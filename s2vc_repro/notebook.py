@@ -66,7 +66,7 @@ class PaperSetup:
     def evaluate(self, artifact: str, # an artifact ID with registered rows
                  protocols=('linear', 'retrieval'), # evaluation protocols
                  seeds=None, # seeds (default: the profile's)
-                 once=('finetune',), # protocols evaluated on the first seed only (the costliest)
+                 once=(), # protocols evaluated on the first seed only (e.g. ('finetune',), the costliest)
                  rows=None, # rows to run (default: every runnable row)
                  columns=paper_columns, # metrics dict -> {column: value}
                  **kwargs, # passed to `RunStore.evaluate` (e.g. datasets=)
