@@ -55,8 +55,7 @@ class PaperSetup:
 
     def runnable(self, artifact: str, rows=None) -> dict:
         "`{row: run}` of the rows of `artifact` whose method is registered (and in `rows`, if given); the others are printed."
-        from s2vc_repro.methods.base import METHODS, _discover
-        _discover()
+        from s2vc_repro.config import METHODS
         if rows is not None and (bad := set(rows) - set(self.rows(artifact))):
             raise ValueError(f"unknown rows of {artifact}: {sorted(bad)}; valid rows: {list(self.rows(artifact))}")
         out = {r: n for r, n in self.rows(artifact).items() if PAPER_RUNS[n].method in METHODS and (rows is None or r in rows)}

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from s2vc_repro.config import get_config, AugCfg
 from s2vc_repro.augment import ClipAugment
 from s2vc_repro.methods.base import build_method
-from s2vc_repro.methods.dclr import (DCLR, SearchQueue, dclr_views, frame_difference, search_weights, pair_nce,
+from s2vc_repro.augment import frame_difference
+from s2vc_repro.methods.dclr import (DCLR, SearchQueue, dclr_views, search_weights, pair_nce,
                                      activation_map, activation_loss, weighted_pool)
 
 B, H = 4, 18

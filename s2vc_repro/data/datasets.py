@@ -16,10 +16,10 @@ from .video import (VideoReadError, BadVideoWarning, probe_video, read_clips, de
 
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'UCF_LAYOUT', 'HMDB_LAYOUT', 'K400_LAYOUT', 'K200_LAYOUT', 'K_CSV', 'DIVING_LAYOUT', 'MODES',
-           'SYNTH_SUBSETS', 'VideoRecord', 'SplitFileError', 'ucf101_classes', 'parse_ucf101', 'parse_hmdb51',
-           'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids', 'parse_kinetics200', 'parse_diving48',
-           'TooManyBadVideos', 'VideoDataset', 'collate_clips', 'dataset_dirs', 'load_split', 'frame_cache',
-           'build_dataset', 'read_meta', 'data_identity']
+           'SYNTH_SUBSETS', 'N_CLASSES', 'VideoRecord', 'SplitFileError', 'ucf101_classes', 'parse_ucf101',
+           'parse_hmdb51', 'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids', 'parse_kinetics200',
+           'parse_diving48', 'TooManyBadVideos', 'VideoDataset', 'collate_clips', 'dataset_dirs', 'load_split',
+           'frame_cache', 'build_dataset', 'num_classes', 'read_meta', 'data_identity']
 
 # %% ../../nbs/02_datasets.ipynb #2f090d4b
 @dataclass
@@ -353,6 +353,7 @@ def load_split(root, # data root
         return parse_kinetics200(split_dir, video_dir, subset, csv_dir=csv_dir)
     return parse_diving48(split_dir, video_dir, subset)
 
+# %% ../../nbs/02_datasets.ipynb #712d2181
 def frame_cache(cfg) -> Path | bool:
     "Where `cfg`'s decoded videos are kept (`<data.root>/.frames` when `data.cache`), else False."
     return Path(cfg.data.root)/'.frames' if cfg.data.cache else False
@@ -372,6 +373,16 @@ def build_dataset(cfg, # a `s2vc_repro.config.Config`
                       seed=cfg.train.seed, classes=classes, progress=progress, cache=frame_cache(cfg))
     ds.name, ds.subset = name, subset
     return ds
+
+# %% ../../nbs/02_datasets.ipynb #b79a2146
+N_CLASSES = {'ucf101': 101, 'hmdb51': 51, 'k400': 400, 'k200': 200, 'diving48': 48}  # real datasets
+
+def num_classes(cfg) -> int:
+    "Classes of the training dataset named by `cfg.data.dataset` (synthetic sets: `cfg.synth.n_classes`)."
+    name = cfg.data.dataset
+    if name.startswith('synth-'): return cfg.synth.n_classes
+    if name not in N_CLASSES: raise ValueError(f"unknown number of classes for dataset {name!r}; known: synth-*, {', '.join(N_CLASSES)}")
+    return N_CLASSES[name]
 
 def read_meta(root, name: str):
     "The synthetic benchmark's `meta.csv` (path, subset, label, family, home_family, aligned) as a DataFrame, or None."

@@ -185,15 +185,17 @@ def write_video(path, # output .mp4 file
                 frames, # uint8 array (T,H,W,3), RGB
                 fps: int = 25, # frame rate
                ) -> Path:
-    "Write RGB frames to an mp4 file with OpenCV's `mp4v` codec."
+    "Write RGB frames to an mp4 file with OpenCV's `mp4v` codec, atomically (under a temporary name, then renamed)."
     import cv2
     frames = np.asarray(frames, dtype=np.uint8)
     T, H, W, _ = frames.shape
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (W, H))
-    if not w.isOpened(): raise OSError(f'OpenCV cannot write {path}')
+    tmp = path.with_name(f'.{path.stem}.part{os.getpid()}.mp4')
+    w = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*'mp4v'), fps, (W, H))
+    if not w.isOpened(): raise OSError(f'OpenCV cannot open an mp4v writer for {tmp}')
     for f in frames: w.write(np.ascontiguousarray(f[..., ::-1]))
     w.release()
+    os.replace(tmp, path)
     return path
 
 def moving_square(T: int = 30, H: int = 48, W: int = 64, side: int = 12) -> np.ndarray:
