@@ -134,6 +134,7 @@ class AugCfg:
     mean: tuple = (0.485, 0.456, 0.406)  # normalisation mean
     std: tuple = (0.229, 0.224, 0.225)   # normalisation std
 
+# %% ../nbs/00_config.ipynb #0d7b9f77
 @dataclass
 class ModelCfg:
     "The video backbone."
@@ -150,6 +151,7 @@ class MethodCfg:
     temperature: float = 0.07             # InfoNCE temperature
     input: str = _choice('clip', ('clip', 'static'))  # what the encoder is trained on: clips, or one frame repeated (static baselines)
 
+# %% ../nbs/00_config.ipynb #2de2d92d
 @dataclass
 class FlowCfg:
     "S2VC's normalizing flow (the AdvFlow architecture, built from FrEIA) and its maximum-likelihood training."
@@ -204,6 +206,7 @@ class DCLRCfg:
     pool_d: bool = True         # f_d(v): dynamic-weighted pooling (Table 7)
     lambda_ac: float = 0.5      # weight of L_ac
 
+# %% ../nbs/00_config.ipynb #16c3099d
 @dataclass
 class TrainCfg:
     "The optimisation of one pre-training (or supervised) run."

@@ -325,6 +325,7 @@ def _split_families(ds, meta, subset) -> list | None:
         if None not in out: return out
     return [int(r['family']) for r in rows] if len(rows) == len(ds) else None
 
+# %% ../nbs/09_evaluate.ipynb #4059b6ca
 def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
                       backbone: nn.Module, # the network to evaluate (frozen, except inside `finetune`)
                       protocols=('linear', 'retrieval', 'bias'), # any of `PROTOCOLS`

@@ -85,6 +85,7 @@ def _pattern(family: str, rng: np.random.Generator, size: int) -> np.ndarray:
         return p
     raise ValueError(f"unknown texture family {family!r}; valid families: {', '.join(f for v in VARIANTS.values() for f in v['families'])}")
 
+# %% ../../nbs/03_synthetic.ipynb #fb979dcd
 def _family_hue(family: str) -> float:
     "The hue (in turns) of texture `family`'s palette."
     for v in VARIANTS.values():
@@ -294,6 +295,7 @@ def is_complete(d, cfg: SynthCfg) -> bool:
     "Was the dataset folder `d` completely generated from `cfg`?"
     return (Path(d)/'done').is_file() and (Path(d)/'done').read_text() == _cfg_json(cfg)
 
+# %% ../../nbs/03_synthetic.ipynb #c18608c8
 def write_benchmark(out, # folder that receives `synth-ucf/` and `synth-hmdb/`
                     cfg: SynthCfg, # generation parameters
                     workers: int | None = None, # processes (default: up to 2); 0 or 1 renders in this process

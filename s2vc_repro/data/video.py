@@ -83,12 +83,8 @@ def sliding_windows(n_frames: int, # frames in the video
     if starts[-1] != n_frames - span: starts.append(n_frames - span)
     return clip_indices(starts, n_frames, T, stride)
 
-def two_clips(n_frames: int, # frames in the video
-              T: int, # frames per clip
-              stride: int = 1, # step between sampled frames
-              rng=None, # `np.random.Generator` or seed
-             ) -> np.ndarray:
-    "Two clips of one video at two different random starts (when the video has two possible starts): (2,T)."
+def two_clips(n_frames: int, T: int, stride: int = 1, rng=None) -> np.ndarray:
+    "Two clips of one video (the arguments of `random_clip`) at two different random starts (when the video has two possible starts): (2,T)."
     m = _n_starts(n_frames, clip_span(T, stride))
     starts = _rng(rng).choice(m, size=2, replace=False) if m >= 2 else np.zeros(2, np.int64)
     return clip_indices(starts, n_frames, T, stride)

@@ -76,6 +76,7 @@ def batch_flow(v: Tensor) -> Tensor:
     if frames.dtype != np.uint8: frames = (frames.clip(0, 1) * 255).round().astype(np.uint8)
     return torch.from_numpy(np.stack([farneback_flow(c) for c in frames])).to(v.device)
 
+# %% ../../nbs/07e_dsm.ipynb #08e50039
 class DSMViews:
     "The views of DSM (mixed into a `Method`): anchor, TPS-warped positive, motion-disturbed negative."
     data_mode = 'train'

@@ -140,6 +140,7 @@ class SuppressedKeyMoCo(MoCo):
                   f"lower s2vc.alpha (now {self.cfg.s2vc.alpha:g}; the paper uses 0.5)", file=sys.stderr, flush=True)
         return {**out, 'kept': self._kept}
 
+# %% ../../nbs/07d_s2vc.ipynb #a6a26714
 @register('s2vc', sections=('flow', 's2vc'))
 class S2VC(SuppressedKeyMoCo):
     "MoCo with motion-preserved key clips made in a normalizing flow's latent space (S2VC)."
