@@ -90,6 +90,7 @@ class PaperSetup:
         return provenance(self.profile, configs=configs, seeds=self.seeds if seeds is None else seeds,
                           wall_time=time.time() - self.t0, **{'setup': setup, **extra})
 
+# %% ../nbs/11b_notebook.ipynb #638a0ab4
 def aggregate(raw: pd.DataFrame, # long frame: row, column, seed, value (+ config_hash)
               decimals: int = 1) -> pd.DataFrame:
     "Mean, std, number and list of seeds per (row, column): the input of `write_table`."

@@ -22,7 +22,7 @@ def as_frames(x, # a clip: tensor (C, T, H, W) or (1, C, T, H, W), uint8 or floa
     if a.ndim != 4: raise ValueError(f"a clip must be (C, T, H, W), (1, C, T, H, W) or (T, H, W, 3); got shape {a.shape}")
     if a.shape[-1] not in (1, 3): a = a.transpose(1, 2, 3, 0)  # (C, T, H, W) -> (T, H, W, C)
     a = a.astype(np.float32) / 255 if a.dtype == np.uint8 else a.astype(np.float32)
-    if diff if diff is not None else a.min() < 0: return np.abs(a).sum(-1)
+    if (a.min() < 0) if diff is None else diff: return np.abs(a).sum(-1)
     return np.clip(a if a.shape[-1] == 3 else a.repeat(3, -1), 0, 1)
 
 # %% ../nbs/03b_show.ipynb #475495b7
