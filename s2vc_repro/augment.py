@@ -173,6 +173,7 @@ def _uniform(n, lo, hi, g, dev):
 
 _JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
 
+# %% ../nbs/04_augment.ipynb #6c9870b4
 class ClipAugment(nn.Module):
     "Training augmentation of (B, C, T, H, W) clips: one random draw per clip, shared by its frames."
     def __init__(self, aug: AugCfg, # probabilities and ranges (`cfg.aug`)
