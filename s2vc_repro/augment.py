@@ -13,7 +13,8 @@ from .config import AugCfg
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'to_float', 'normalize', 'denormalize', 'sample_crop_boxes', 'resized_crop',
            'rgb_to_gray', 'adjust_brightness', 'adjust_contrast', 'adjust_saturation', 'adjust_hue', 'blur_kernel_size',
-           'gaussian_blur', 'ClipAugment', 'center_crop', 'ten_crop', 'TestTransform']
+           'gaussian_blur', 'ClipAugment', 'center_crop', 'ten_crop', 'TestTransform', 'static_clip',
+           'frame_difference']
 
 # %% ../nbs/04_augment.ipynb #11637280
 def to_float(x: Tensor, # (..., C, T, H, W) uint8 in [0, 255] or float in [0, 1]
@@ -172,6 +173,7 @@ def _uniform(n, lo, hi, g, dev):
 
 _JITTER_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
 
+# %% ../nbs/04_augment.ipynb #6c9870b4
 class ClipAugment(nn.Module):
     "Training augmentation of (B, C, T, H, W) clips: one random draw per clip, shared by its frames."
     def __init__(self, aug: AugCfg, # probabilities and ranges (`cfg.aug`)
@@ -277,3 +279,20 @@ class TestTransform(nn.Module):
         return normalize(x, self.mean, self.std) if self.do_norm else x
 
     def extra_repr(self): return f"size={self.size}, ten_crop={self.ten_crop}, normalize={self.do_norm}"
+
+# %% ../nbs/04_augment.ipynb #73ff5733
+def static_clip(x: Tensor, # clips (B, C, T, H, W)
+                idx: Tensor | None = None, # frame to repeat in each clip, (B,) (None: uniformly random)
+               ) -> Tensor:
+    "Each clip replaced by one of its frames repeated over time."
+    B, T = x.shape[0], x.shape[2]
+    if idx is None: idx = torch.randint(0, T, (B,))
+    idx = idx.to(x.device)
+    frames = x[torch.arange(B, device=x.device), :, idx]  # (B, C, H, W)
+    return frames[:, :, None].expand(-1, -1, T, -1, -1).contiguous()
+
+def frame_difference(x: Tensor, # clips (B, C, T+1, H, W)
+                    ) -> Tensor:
+    "The $T$ differences of adjacent frames, `x[:, :, 1:] - x[:, :, :-1]` (DCLR eq. 4): (B, C, T, H, W)."
+    if x.ndim != 5 or x.shape[2] < 2: raise ValueError(f"frame_difference needs clips (B, C, T+1, H, W) with T+1 >= 2 frames, got shape {tuple(x.shape)}")
+    return x[:, :, 1:] - x[:, :, :-1]

@@ -13,8 +13,8 @@ from torchvision.models.video.s3d import TemporalSeparableConv, SepInceptionBloc
 from .config import BACKBONES, ConfigError
 
 # %% auto #0
-__all__ = ['BACKBONE_SPECS', 'Backbone', 'n_params', 'CNN4', 'VideoResNetBackbone', 'InceptionBlock3D', 'InceptionBackbone',
-           'C3D', 'build_backbone', 'feature_shape', 'count_params', 'step_time']
+__all__ = ['Backbone', 'n_params', 'CNN4', 'VideoResNetBackbone', 'InceptionBlock3D', 'InceptionBackbone', 'C3D',
+           'build_backbone', 'feature_shape', 'count_params', 'step_time']
 
 # %% ../nbs/06_backbones.ipynb #0c284164
 class Backbone(nn.Module):
@@ -181,25 +181,18 @@ class C3D(Backbone):
     def embed(self, fmap): return self.fc67(self.pool5(fmap).flatten(1)) if self.fc_layers else super().embed(fmap)
 
 # %% ../nbs/06_backbones.ipynb #59accafe
-BACKBONE_SPECS = {  # params: ours at width 1 with a `head`-way classifier; published: (count, source) or None
-    'cnn4':       dict(input=(16, 32, 32),   feat_dim=256,  head=0,   params=1_164_768,  published=None),
-    's3d':        dict(input=(32, 128, 128), feat_dim=1024, head=400, params=8_320_048,  published=(8_320_048, 'torchvision s3d')),
-    'r3d18':      dict(input=(16, 112, 112), feat_dim=512,  head=400, params=33_371_472, published=(33_371_472, 'torchvision r3d_18')),
-    'r3d34':      dict(input=(16, 224, 224), feat_dim=512,  head=400, params=63_681_104, published=None),
-    'r2plus1d18': dict(input=(16, 112, 112), feat_dim=512,  head=400, params=31_505_325, published=(31_505_325, 'torchvision r2plus1d_18')),
-    'c3d':        dict(input=(16, 112, 112), feat_dim=512,  head=0,   params=77_995_776, published=None),
-    'i3d':        dict(input=(16, 224, 224), feat_dim=1024, head=400, params=12_697_264, published=(12.5e6, 'Carreira & Zisserman 2017: 25M for two streams')),
-}
-
-_BUILDERS = {
-    'cnn4': CNN4,
-    's3d': partial(InceptionBackbone, True),
-    'i3d': partial(InceptionBackbone, False),
-    'r3d18': partial(VideoResNetBackbone, (2, 2, 2, 2), False),
-    'r3d34': partial(VideoResNetBackbone, (3, 4, 6, 3), False),
-    'r2plus1d18': partial(VideoResNetBackbone, (2, 2, 2, 2), True),
-    'c3d': C3D,
-}
+BACKBONES.add('cnn4', CNN4, input=(16, 32, 32), feat_dim=256, head=0, params=1_164_768, published=None)
+BACKBONES.add('s3d', partial(InceptionBackbone, True), input=(32, 128, 128), feat_dim=1024, head=400, params=8_320_048,
+              published=(8_320_048, 'torchvision s3d'))
+BACKBONES.add('r3d18', partial(VideoResNetBackbone, (2, 2, 2, 2), False), input=(16, 112, 112), feat_dim=512, head=400,
+              params=33_371_472, published=(33_371_472, 'torchvision r3d_18'))
+BACKBONES.add('r3d34', partial(VideoResNetBackbone, (3, 4, 6, 3), False), input=(16, 224, 224), feat_dim=512, head=400,
+              params=63_681_104, published=None)
+BACKBONES.add('r2plus1d18', partial(VideoResNetBackbone, (2, 2, 2, 2), True), input=(16, 112, 112), feat_dim=512, head=400,
+              params=31_505_325, published=(31_505_325, 'torchvision r2plus1d_18'))
+BACKBONES.add('c3d', C3D, input=(16, 112, 112), feat_dim=512, head=0, params=77_995_776, published=None)
+BACKBONES.add('i3d', partial(InceptionBackbone, False), input=(16, 224, 224), feat_dim=1024, head=400, params=12_697_264,
+              published=(12.5e6, 'Carreira & Zisserman 2017: 25M for two streams'))
 
 def build_backbone(name: str, # one of `BACKBONES`
                    width: float = 1.0, # channel width multiplier (1.0: the published network)
@@ -207,9 +200,9 @@ def build_backbone(name: str, # one of `BACKBONES`
                    dropout: float = 0.0, # dropout before the linear head
                    **kw) -> Backbone: # extra constructor arguments (e.g. `fc=True` for C3D)
     "A randomly initialised backbone `name` (no weights are downloaded)."
-    if name not in _BUILDERS: raise ConfigError(f"unknown backbone {name!r}; valid backbones: {', '.join(BACKBONES)}")
+    build = BACKBONES[name]
     if not width > 0: raise ConfigError(f"backbone width must be > 0, got {width!r}")
-    return _BUILDERS[name](width=width, num_classes=num_classes, dropout=dropout, **kw)
+    return build(width=width, num_classes=num_classes, dropout=dropout, **kw)
 
 # %% ../nbs/06_backbones.ipynb #da8c50c6
 def feature_shape(name: str, # backbone name

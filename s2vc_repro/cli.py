@@ -36,12 +36,6 @@ def _config(args):
     if getattr(args, 'method', None): over['method.name'] = args.method
     return get_config(args.profile, over)
 
-def _need(module: str):
-    "Import `module`, or fail with a one-line message when that part of the library is not installed."
-    import importlib
-    try: return importlib.import_module(module)
-    except ImportError as e: raise RuntimeError(f'{module} is not available ({e})') from None
-
 def cmd_config_show(args) -> int:
     "Print a config as YAML, and its hash."
     from s2vc_repro.config import to_yaml
@@ -54,21 +48,24 @@ def cmd_data_synth(args) -> int:
     "Write the synthetic benchmark of a profile."
     cfg = _config(args)
     out = Path(args.out or cfg.data.root)
-    paths = _need('s2vc_repro.data.synthetic').write_benchmark(out, cfg.synth)
+    from s2vc_repro.data.synthetic import write_benchmark
+    paths = write_benchmark(out, cfg.synth)
     for name, p in paths.items(): print(f'{name}: {p}')
     return 0
 
 def cmd_pretrain(args) -> int:
     "Pre-train one method (or reuse / resume its run) in the run store."
     cfg = _config(args)
-    run_dir = _need('s2vc_repro.runs').RunStore(args.runs, dataset=args.dataset_factory).pretrain(cfg, restart=args.restart)
+    from s2vc_repro.runs import RunStore
+    run_dir = RunStore(args.runs, dataset=args.dataset_factory).pretrain(cfg, restart=args.restart)
     print(run_dir)
     return 0
 
 def cmd_evaluate(args) -> int:
     "Evaluate one method's run (pre-training it first when needed) and print the metrics as JSON."
     cfg = _config(args)
-    store = _need('s2vc_repro.runs').RunStore(args.runs, dataset=args.dataset_factory)
+    from s2vc_repro.runs import RunStore
+    store = RunStore(args.runs, dataset=args.dataset_factory)
     if args.restart: store.pretrain(cfg, restart=True)
     metrics = store.evaluate(cfg, tuple(args.protocols))
     print(json.dumps(metrics, indent=1, default=str))
@@ -111,7 +108,7 @@ def _pairs(items, opt: str) -> dict:
 
 def cmd_data_prepare(args) -> int:
     "Fetch, extract, resize, list and verify one real dataset; exit code 1 when verification fails."
-    P = _need('s2vc_repro.data.prepare')
+    from s2vc_repro.data import prepare as P
     size = args.size or _config(args).data.resize
     try:
         rep = P.prepare(args.name, args.root, steps=args.steps, from_dir=args.from_dir, size=size, jobs=args.jobs,

@@ -4,36 +4,82 @@
 
 # %% ../nbs/00_config.ipynb #e3e8bfaf
 from __future__ import annotations
-import copy, dataclasses, hashlib, json
+import copy, dataclasses, hashlib, importlib, json, pkgutil
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BACKBONES', 'DATASETS', 'METHODS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'RANGES', 'RELATIONS', 'PAPER_SCALES',
-           'MINI', 'PROFILES', 'ConfigError', 'SynthCfg', 'DataCfg', 'AugCfg', 'ModelCfg', 'MethodCfg', 'FlowCfg',
-           'S2VCCfg', 'DSMCfg', 'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config', 'from_dict', 'validate', 'Scale',
-           'scale_videos', 'scale_epochs', 'scale_momentum', 'get_config', 'config_hash', 'to_yaml', 'load_config']
-
-# %% ../nbs/00_config.ipynb #6adb8c5b
-BACKBONES = ('cnn4', 's3d', 'r3d18', 'r3d34', 'r2plus1d18', 'c3d', 'i3d')  # video backbones (see `s2vc_repro.backbones`)
-DATASETS = ('synth-ucf', 'synth-hmdb', 'ucf101', 'hmdb51', 'k400', 'k200', 'diving48')  # datasets with a split parser
-METHODS = ('moco', 'supervised', 's2vc', 'tfd', 'dsm', 'dsm-triplet', 'dclr', 'static-positive', 'diff-positive')  # pre-training methods
-OPTIMIZERS = ('sgd', 'adam')
-SCHEDULES = ('const', 'step', 'cosine')
-TEST_MODES = ('uniform', 'windows')  # N uniform clips, or half-overlapping windows over the whole video
+__all__ = ['DATASETS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'METHODS', 'BACKBONES', 'SUPPRESSIONS', 'DSM_NEGATIVES', 'RANGES',
+           'RELATIONS', 'PAPER_SCALES', 'MINI', 'PROFILES', 'ConfigError', 'Registry', 'SynthCfg', 'DataCfg', 'AugCfg',
+           'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg', 'DSMCfg', 'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config',
+           'from_dict', 'validate', 'Scale', 'scale_videos', 'scale_epochs', 'scale_momentum', 'get_config',
+           'config_hash', 'to_yaml', 'load_config']
 
 # %% ../nbs/00_config.ipynb #75612b49
 class ConfigError(ValueError):
     "A configuration key, value or name that is not valid; the message names it and the valid choices."
 
+# %% ../nbs/00_config.ipynb #6adb8c5b
+DATASETS = ('synth-ucf', 'synth-hmdb', 'ucf101', 'hmdb51', 'k400', 'k200', 'diving48')  # datasets with a split parser
+OPTIMIZERS = ('sgd', 'adam')
+SCHEDULES = ('const', 'step', 'cosine')
+TEST_MODES = ('uniform', 'windows')  # N uniform clips, or half-overlapping windows over the whole video
+
+# %% ../nbs/00_config.ipynb #a375aff1
+class Registry:
+    "Names of one kind of thing (methods, backbones, ...) and what they name, registered by the modules that define them."
+    def __init__(self, kind: str, # what a name names, for messages ('method', 'backbone')
+                 home: str, # module, or package (all its modules), whose import registers every name
+                ):
+        self.kind, self.home, self._items, self._info, self._loaded = kind, home, {}, {}, False
+
+    def add(self, name: str, obj=None, **info):
+        "Register `obj` under `name` with facts `info` (e.g. the config sections a method reads); return `obj`."
+        self._items[name], self._info[name] = obj, info
+        return obj
+
+    def register(self, name: str, **info):
+        "Decorator form of `add`: `@REGISTRY.register('name')`."
+        return lambda obj: self.add(name, obj, **info)
+
+    def _load(self):
+        "Import `home` once (a package: each of its modules), so that every name is registered."
+        if self._loaded: return
+        self._loaded = True
+        try:
+            mod = importlib.import_module(self.home)
+            for m in pkgutil.iter_modules(getattr(mod, '__path__', [])): importlib.import_module(f'{self.home}.{m.name}')
+        except BaseException: self._loaded = False; raise
+
+    def names(self) -> tuple: self._load(); return tuple(self._items)
+    def __iter__(self): return iter(self.names())
+    def __len__(self) -> int: return len(self.names())
+    def __contains__(self, name) -> bool: return name in self._items or name in self.names()
+    def __getitem__(self, name: str):
+        "What `name` names; a `ConfigError` listing the valid names if it is not registered."
+        if name not in self: raise ConfigError(f"unknown {self.kind} {name!r}; valid choices: {', '.join(self.names())}")
+        return self._items[name]
+    def info(self, name: str) -> dict: self[name]; return self._info[name]
+    def __repr__(self): return f"Registry({self.kind!r}: {', '.join(self._items)})"
+
+# %% ../nbs/00_config.ipynb #7baf358e
+METHODS = Registry('method', 's2vc_repro.methods')  # pre-training methods (`s2vc_repro.methods.base.register`)
+BACKBONES = Registry('backbone', 's2vc_repro.backbones')  # video networks, with their published sizes
+SUPPRESSIONS = Registry('suppression strategy', 's2vc_repro.methods.s2vc')  # what S2VC puts in place of the static latents (Table 4)
+DSM_NEGATIVES = Registry('DSM negative', 's2vc_repro.methods.dsm')  # DSM's intra-video negatives (Table 4)
+
 # %% ../nbs/00_config.ipynb #1c1db6fe
 def _choice(default, choices, doc=''):
-    "A `str` field whose value must be one of `choices`."
-    return field(default=default, metadata=dict(choices=tuple(choices), doc=doc))
+    "A `str` field whose value must be one of `choices` (a tuple, or a `Registry` read when a value is checked)."
+    return field(default=default, metadata=dict(choices=choices if isinstance(choices, Registry) else tuple(choices), doc=doc))
 
 def _volatile(default):
     "A field that does not change results (workers, paths), so it is left out of the config hash."
     return field(default=default, metadata=dict(volatile=True))
+
+def _method_section(factory):
+    "A section read by some methods only (registered with `sections=(...)`): it counts in the hash of their runs only."
+    return field(default_factory=factory, metadata=dict(method_section=True))
 
 # %% ../nbs/00_config.ipynb #66ccf797
 @dataclass
@@ -88,6 +134,7 @@ class AugCfg:
     mean: tuple = (0.485, 0.456, 0.406)  # normalisation mean
     std: tuple = (0.229, 0.224, 0.225)   # normalisation std
 
+# %% ../nbs/00_config.ipynb #0d7b9f77
 @dataclass
 class ModelCfg:
     "The video backbone."
@@ -104,6 +151,7 @@ class MethodCfg:
     temperature: float = 0.07             # InfoNCE temperature
     input: str = _choice('clip', ('clip', 'static'))  # what the encoder is trained on: clips, or one frame repeated (static baselines)
 
+# %% ../nbs/00_config.ipynb #2de2d92d
 @dataclass
 class FlowCfg:
     "S2VC's normalizing flow (the AdvFlow architecture, built from FrEIA) and its maximum-likelihood training."
@@ -128,14 +176,14 @@ class FlowCfg:
 class S2VCCfg:
     "Static-cue suppression in the flow's latent space (S2VC) and the pixel-space baseline TFD."
     alpha: float = 0.5          # latent dimensions whose temporal STD is below alpha are static (C_s)
-    strategy: str = _choice('zero', ('zero', 'noise', 'shuffle-clip', 'shuffle-frame'))  # what C_s is replaced by (S2VC Table 4)
+    strategy: str = _choice('zero', SUPPRESSIONS)  # what C_s is replaced by (S2VC Table 4)
     tfd_keep: float = 0.2       # TFD: share of pixels kept (those with the largest temporal STD)
 
 @dataclass
 class DSMCfg:
     "DSM's positive (spatial warp) and negative (temporal disturbance) views and its losses."
     positive: str = _choice('swarp', ('swarp', 'none'))  # positive: TPS-warped anchor, or the anchor's second augmentation only
-    negative: str = _choice('mdisturb', ('mdisturb', 'scaling', 'tshift', 'none'))  # intra-video negative (DSM Table 4)
+    negative: str = _choice('mdisturb', DSM_NEGATIVES)  # intra-video negative (DSM Table 4)
     tps_points: int = 5         # destination control points per side (tps_points^2 in all), uniformly spread
     tps_offset: float = 0.1     # C: control-point offsets drawn from [-C, C], as a share of the frame size
     flow_scale: float = 5.0     # M: optical-flow scaling factor phi(t) ~ U[0, M]
@@ -158,6 +206,7 @@ class DCLRCfg:
     pool_d: bool = True         # f_d(v): dynamic-weighted pooling (Table 7)
     lambda_ac: float = 0.5      # weight of L_ac
 
+# %% ../nbs/00_config.ipynb #16c3099d
 @dataclass
 class TrainCfg:
     "The optimisation of one pre-training (or supervised) run."
@@ -202,10 +251,10 @@ class Config:
     model: ModelCfg = field(default_factory=ModelCfg)
     method: MethodCfg = field(default_factory=MethodCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
-    flow: FlowCfg = field(default_factory=FlowCfg, metadata=dict(methods=('s2vc',)))
-    s2vc: S2VCCfg = field(default_factory=S2VCCfg, metadata=dict(methods=('s2vc', 'tfd')))
-    dsm: DSMCfg = field(default_factory=DSMCfg, metadata=dict(methods=('dsm', 'dsm-triplet')))
-    dclr: DCLRCfg = field(default_factory=DCLRCfg, metadata=dict(methods=('dclr',)))
+    flow: FlowCfg = _method_section(FlowCfg)
+    s2vc: S2VCCfg = _method_section(S2VCCfg)
+    dsm: DSMCfg = _method_section(DSMCfg)
+    dclr: DCLRCfg = _method_section(DCLRCfg)
     eval: EvalCfg = field(default_factory=EvalCfg, metadata=dict(volatile=True))  # evaluation never changes what was trained
 
     def to_dict(self) -> dict: return asdict(self)
@@ -241,7 +290,7 @@ def from_dict(d: dict, cls=Config, path: str = ''):
         if tp == 'float': v = float(v)
         if tp == 'tuple': v = tuple(v)
         choices = f.metadata.get('choices')
-        if choices and v not in choices: raise ConfigError(f"unknown value {v!r} for '{key}'; valid choices: {', '.join(choices)}")
+        if choices is not None and v not in choices: raise ConfigError(f"unknown value {v!r} for '{key}'; valid choices: {', '.join(choices)}")
         kw[k] = v
     return validate(cls(**kw)) if cls is Config else cls(**kw)
 
@@ -403,11 +452,14 @@ def get_config(profile: str = 'mini', # one of `PROFILES`
     return from_dict(_merge(_merge({'profile': profile}, PROFILES[profile]), over))
 
 # %% ../nbs/00_config.ipynb #add2fc63
+def _counts(f, method: str | None) -> bool:
+    "Does field `f` count in the hash of a run of `method`? Not if volatile, nor if a section `method` does not read."
+    if f.metadata.get('volatile'): return False
+    return method is None or not f.metadata.get('method_section') or f.name in METHODS.info(method).get('sections', ())
+
 def _hashable(obj, method: str | None = None):
     "The config as plain JSON-able data, without volatile fields and without the sections of other methods."
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _hashable(getattr(obj, f.name)) for f in fields(obj) if not f.metadata.get('volatile')
-                and (method is None or method in f.metadata.get('methods', (method,)))}
+    if dataclasses.is_dataclass(obj): return {f.name: _hashable(getattr(obj, f.name)) for f in fields(obj) if _counts(f, method)}
     if isinstance(obj, (tuple, list)): return [_hashable(o) for o in obj]
     return obj
 

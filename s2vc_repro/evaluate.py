@@ -4,51 +4,26 @@
 
 # %% ../nbs/09_evaluate.ipynb #b49a56a1
 from __future__ import annotations
-import copy, csv, math
+import copy, math
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+from .augment import ClipAugment, TestTransform
+from .data.datasets import build_dataset, read_meta
+from .methods.dclr import minmax, upsample_map
 
 # %% auto #0
-__all__ = ['BIAS_SPLITS', 'PROTOCOLS', 'TRANSFER', 'CenterCrops', 'make_test_transform', 'video_outputs', 'extract_features',
-           'linear_head', 'predict', 'linear_probe', 'VideoClassifier', 'RandomCrops', 'make_train_transform',
-           'finetune', 'nearest_neighbours', 'retrieval_recall', 'read_meta', 'home_families', 'bias_metrics',
-           'eval_datasets', 'build_eval_dataset', 'evaluate_backbone', 'activation_map', 'cam']
+__all__ = ['BIAS_SPLITS', 'PROTOCOLS', 'TRANSFER', 'make_test_transform', 'video_outputs', 'extract_features', 'linear_head',
+           'predict', 'linear_probe', 'VideoClassifier', 'make_train_transform', 'finetune', 'nearest_neighbours',
+           'retrieval_recall', 'home_families', 'bias_metrics', 'eval_datasets', 'build_eval_dataset',
+           'evaluate_backbone', 'cam']
 
 # %% ../nbs/09_evaluate.ipynb #08a8b42e
-_MEAN, _STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-class CenterCrops(nn.Module):
-    "Deterministic test view: centre crop (B, C, T, s, s) or ten crops (B, 10, C, T, s, s), normalised."
-    def __init__(self, size: int, # output side
-                 ten_crop: bool = False, # four corners + centre and their mirror images
-                 mean=_MEAN, std=_STD):
-        super().__init__()
-        self.size, self.ten_crop, self.mean, self.std = size, ten_crop, mean, std
-
-    def forward(self, x):
-        x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-        B, C, T, H, W = x.shape
-        s = self.size
-        if min(H, W) < s:  # upscale the short side to `s`
-            H, W = (s, round(W * s / H)) if H <= W else (round(H * s / W), s)
-            x = F.interpolate(x.reshape(B, C * T, *x.shape[-2:]), size=(H, W), mode='bilinear', align_corners=False).view(B, C, T, H, W)
-        i, j = (H - s) // 2, (W - s) // 2
-        if self.ten_crop:
-            five = torch.stack([x[..., :s, :s], x[..., :s, W - s:], x[..., H - s:, :s], x[..., H - s:, W - s:], x[..., i:i + s, j:j + s]], 1)
-            x = torch.cat([five, five.flip(-1)], 1)
-        else: x = x[..., i:i + s, j:j + s]
-        m = torch.tensor(self.mean, device=x.device).view(3, 1, 1, 1)
-        sd = torch.tensor(self.std, device=x.device).view(3, 1, 1, 1)
-        return (x - m) / sd
-
 def make_test_transform(cfg, # a `Config`: uses `data.size`, `eval.ten_crop`, `aug.mean`, `aug.std`
                        ) -> nn.Module:
-    "The deterministic test-time transform of `cfg` (`s2vc_repro.augment.TestTransform`, else `CenterCrops`)."
-    try: from s2vc_repro.augment import TestTransform
-    except ImportError: return CenterCrops(cfg.data.size, cfg.eval.ten_crop, cfg.aug.mean, cfg.aug.std)
+    "The deterministic test-time transform of `cfg`."
     return TestTransform(cfg.data.size, ten_crop=cfg.eval.ten_crop, mean=cfg.aug.mean, std=cfg.aug.std)
 
 def _flat_views(x):
@@ -112,7 +87,7 @@ def extract_features(backbone: nn.Module, # `.features(x)` and `forward(x) -> (B
     device = _default_device(device)
     if transform is None:
         side = min(_as_clips(dataset[0]['video']).shape[-2:])
-        transform = CenterCrops(side)
+        transform = TestTransform(side)
     was_training = backbone.training
     backbone.to(device).eval()
     if pool is None: fn = backbone
@@ -176,25 +151,8 @@ class VideoClassifier(nn.Module):
         self.backbone, self.dropout, self.fc = backbone, nn.Dropout(dropout), nn.Linear(backbone.feat_dim, n_classes)
     def forward(self, x): return self.fc(self.dropout(self.backbone(x)))
 
-class RandomCrops(nn.Module):
-    "Training view when `s2vc_repro.augment` is not importable: one random `size` crop per clip, normalised."
-    def __init__(self, size: int, mean=_MEAN, std=_STD, seed: int = 0):
-        super().__init__()
-        self.size, self.norm, self.g = size, CenterCrops(size, mean=mean, std=std), torch.Generator().manual_seed(seed)
-    def forward(self, x):
-        H, W = x.shape[-2:]
-        s = self.size
-        if min(H, W) <= s: return self.norm(x)
-        out = []
-        for c in x:
-            i, j = (int(torch.randint(0, n - s + 1, (1,), generator=self.g)) for n in (H, W))
-            out.append(c[..., i:i + s, j:j + s])
-        return self.norm(torch.stack(out))
-
 def make_train_transform(cfg, seed: int = 0) -> nn.Module:
-    "The finetuning augmentation of `cfg` (`s2vc_repro.augment.ClipAugment`, else `RandomCrops`)."
-    try: from s2vc_repro.augment import ClipAugment
-    except ImportError: return RandomCrops(cfg.data.size, cfg.aug.mean, cfg.aug.std, seed)
+    "The finetuning augmentation of `cfg`."
     return ClipAugment(cfg.aug, cfg.data.size, seed=seed)
 
 def finetune(backbone: nn.Module, # pre-trained backbone (copied)
@@ -298,17 +256,8 @@ BIAS_SPLITS = ('test', 'aligned', 'conflicting', 'static', 'shuffled')  # evalua
 
 def _truthy(v) -> bool: return str(v).strip().lower() in ('1', 'true', 'yes')
 
-def read_meta(path) -> list[dict]:
-    "Rows of a synthetic benchmark's `meta.csv` as dicts (label, family, home_family as int; aligned as bool)."
-    with open(path, newline='') as f: rows = list(csv.DictReader(f))
-    for r in rows:
-        for k in ('label', 'family', 'home_family'):
-            if k in r: r[k] = int(r[k])
-        if 'aligned' in r: r['aligned'] = _truthy(r['aligned'])
-    return rows
-
 def _rows(meta):
-    "Meta rows as a list of dicts, from a list of mappings or a DataFrame."
+    "Meta rows as a list of dicts, from a list of mappings or a DataFrame (`s2vc_repro.data.datasets.read_meta`)."
     return meta.to_dict('records') if hasattr(meta, 'to_dict') and not isinstance(meta, dict) else list(meta)
 
 def home_families(meta, # meta rows (dicts or a DataFrame) with label, family, aligned
@@ -359,7 +308,6 @@ def eval_datasets(cfg) -> tuple:
 
 def build_eval_dataset(cfg, name: str, subset: str, mode: str):
     "Dataset `name`/`subset` in `mode` through `s2vc_repro.data.datasets.build_dataset`."
-    from s2vc_repro.data.datasets import build_dataset
     return build_dataset(cfg, subset, mode=mode, name=name)
 
 def _record_key(p) -> str:
@@ -377,6 +325,7 @@ def _split_families(ds, meta, subset) -> list | None:
         if None not in out: return out
     return [int(r['family']) for r in rows] if len(rows) == len(ds) else None
 
+# %% ../nbs/09_evaluate.ipynb #4059b6ca
 def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
                       backbone: nn.Module, # the network to evaluate (frozen, except inside `finetune`)
                       protocols=('linear', 'retrieval', 'bias'), # any of `PROTOCOLS`
@@ -395,8 +344,8 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
     for name in ((datasets,) if isinstance(datasets, str) else datasets) or eval_datasets(cfg):
         rows = (meta or {}).get(name)
         if rows is None and 'bias' in protocols:
-            p = Path(cfg.data.root)/name/'meta.csv'
-            rows = read_meta(p) if p.is_file() else None
+            df = read_meta(cfg.data.root, name)
+            rows = _rows(df) if df is not None else None
         need = {'linear', 'retrieval', 'bias'} & set(protocols)
         if need:
             tr_ds, te_ds = build(cfg, name, 'train', mode), build(cfg, name, 'test', mode)
@@ -424,27 +373,6 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
     return res
 
 # %% ../nbs/09_evaluate.ipynb #c96b7abc
-def _minmax(a):
-    "Min-max normalise (B, ...) per item to [0, 1] (a constant map becomes 0)."
-    flat = a.flatten(1)
-    lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
-    return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view_as(a)
-
-def _upsample(a, size):
-    "Upsample (B, T, H, W) maps to `size` = (T, H, W) or (H, W) (trilinear)."
-    if size is None: return a
-    size = tuple(size)
-    if len(size) == 2: size = (a.shape[1],) + size
-    if len(size) != 3: raise ValueError(f"size must be (T, H, W) or (H, W), got {size}")
-    return F.interpolate(a[:, None].float(), size=size, mode='trilinear', align_corners=False)[:, 0]
-
-def activation_map(feature_map, # (B, C, T', H', W') last feature map
-                   size=None, # clip size (T, H, W) or (H, W) to upsample to (None: keep)
-                  ):
-    "DCLR's activation map: channel sum of |F|, upsampled to `size`, min-max normalised per clip -> (B, T, H, W)."
-    if feature_map.dim() != 5: raise ValueError(f"feature_map must be (B, C, T, H, W), got shape {tuple(feature_map.shape)}")
-    return _minmax(_upsample(feature_map.abs().sum(1), size))
-
 def cam(feature_map, # (B, C, T', H', W') last feature map
         classifier_weight, # (n_classes, C) weight of the linear classifier on pooled features
         cls, # class per clip: int or (B,) tensor
@@ -454,4 +382,4 @@ def cam(feature_map, # (B, C, T', H', W') last feature map
     if feature_map.dim() != 5: raise ValueError(f"feature_map must be (B, C, T, H, W), got shape {tuple(feature_map.shape)}")
     B = feature_map.shape[0]
     w = classifier_weight[torch.as_tensor(cls, device=classifier_weight.device).long().expand(B)]  # (B, C)
-    return _minmax(_upsample(torch.einsum('bc,bcthw->bthw', w.to(feature_map), feature_map), size))
+    return minmax(upsample_map(torch.einsum('bc,bcthw->bthw', w.to(feature_map), feature_map), size), eps=1e-12)

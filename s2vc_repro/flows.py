@@ -64,6 +64,7 @@ def _orthogonal(n: int, g: torch.Generator) -> Tensor:
     q, r = torch.linalg.qr(torch.randn(n, n, generator=g))
     return q * torch.sign(torch.diagonal(r))  # a uniformly distributed random rotation/reflection
 
+# %% ../nbs/05_flows.ipynb #adef9a5e
 def build_flow(fcfg: FlowCfg, # architecture (`cfg.flow`)
                channels: int = 3, # image channels
                seed: int = 0, # seed of the initial weights, fixed permutations and orthogonal 1x1 convolutions
@@ -108,6 +109,7 @@ def _build_flow(fcfg, channels, seed):
     nodes.append(Ff.OutputNode(nodes[-1], name='z'))
     return Flow(Ff.GraphINN(nodes), fcfg, channels)
 
+# %% ../nbs/05_flows.ipynb #2fcdccac
 def encode(flow: Flow, x: Tensor) -> Tensor:
     "Latents `(B, D)` of images `x` `(B, C, size, size)`."
     return flow(x, jac=False)[0]
@@ -191,6 +193,7 @@ def video_frame_images(cfg, # the run's `Config` (data, aug, flow.n_images, flow
     train, held = images(frames[n_held:])[:cfg.flow.n_images], images(frames[:n_held])
     return train, held[:max(64, cfg.flow.n_images // 10)]
 
+# %% ../nbs/05_flows.ipynb #94f00f85
 def folder_images(folder, # folder of .png/.jpg images (searched recursively)
                   size: int, # output side
                   heldout: float = 0.05, # share held out

@@ -55,8 +55,7 @@ class PaperSetup:
 
     def runnable(self, artifact: str, rows=None) -> dict:
         "`{row: run}` of the rows of `artifact` whose method is registered (and in `rows`, if given); the others are printed."
-        from s2vc_repro.methods.base import METHODS, _discover
-        _discover()
+        from s2vc_repro.config import METHODS
         if rows is not None and (bad := set(rows) - set(self.rows(artifact))):
             raise ValueError(f"unknown rows of {artifact}: {sorted(bad)}; valid rows: {list(self.rows(artifact))}")
         out = {r: n for r, n in self.rows(artifact).items() if PAPER_RUNS[n].method in METHODS and (rows is None or r in rows)}
@@ -93,6 +92,7 @@ class PaperSetup:
         return provenance(self.profile, configs=configs, seeds=self.seeds if seeds is None else seeds,
                           wall_time=time.time() - self.t0, **{'setup': setup, **extra})
 
+# %% ../nbs/11b_notebook.ipynb #638a0ab4
 def aggregate(raw: pd.DataFrame, # long frame: row, column, seed, value (+ config_hash)
               decimals: int = 1) -> pd.DataFrame:
     "Mean, std, number and list of seeds per (row, column): the input of `write_table`."

@@ -152,6 +152,7 @@ def _overrides(spec, presets: dict, where: str) -> dict:
         out.update({k: _as_value(v) for k, v in part.items()})
     return out
 
+# %% ../nbs/00b_papers.ipynb #9f5e96ba
 _RUN_KEYS = ('method', 'rows', 'all', *PROFILES)
 
 def load_runs(path=None) -> dict:
@@ -178,6 +179,7 @@ def load_runs(path=None) -> dict:
 
 PAPER_RUNS = load_runs()
 
+# %% ../nbs/00b_papers.ipynb #7d8bdd9d
 def run_config(name: str, # a key of `PAPER_RUNS`
                profile: str = 'mini', # the profile whose scale is used
                overrides: dict | None = None, # dotted overrides applied last (e.g. data.root, train.seed)

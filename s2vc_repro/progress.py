@@ -78,6 +78,7 @@ def _cell_status(nb_dir, stem) -> str:
         if 'running' in st: return f"cell {st.index('running') + 1}/{len(cells)}"
     return ''
 
+# %% ../nbs/12a_progress.ipynb #341414bc
 class Progress:
     "A live progress line for one notebook of a reproduction: its cell and the run being trained."
     def __init__(self, label: str, # e.g. '[2/5] s2vc-tab1, s2vc-tab2'

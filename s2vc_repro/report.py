@@ -255,6 +255,7 @@ def _check(claim, table, rerun):
     cells = lhs[2] + [c for x in rhs for c in x[2]]
     return ver, worst[1], worst[2], cells
 
+# %% ../nbs/11_report.ipynb #d4c7d8e1
 def check_claims(results: pd.DataFrame, # columns artifact, row, column, and `values` (+ std, n_seeds, seeds)
                  values: str|None=None, # the value column; default 'reproduced', else 'value'
                  claims=None, # claims to check; default `CLAIMS`

@@ -354,8 +354,7 @@ def dry_run_step(cfg: Config, batch_size: int = 2) -> dict:
     import torch
     from s2vc_repro.methods.base import build_method, method_class
     from s2vc_repro.augment import ClipAugment
-    try: from s2vc_repro.train import make_optimizer
-    except ImportError: make_optimizer = lambda ps, t: torch.optim.SGD([p for p in ps if p.requires_grad], lr=t.lr)
+    from s2vc_repro.train import make_optimizer
     cfg = cfg.replace(**{'train.batch_size': batch_size, 'train.amp': False})
     torch.manual_seed(cfg.train.seed)
     t0 = time.time()

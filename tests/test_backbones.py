@@ -5,7 +5,7 @@ import torch
 from torch import nn
 import torchvision.models.video as tvv
 from s2vc_repro.config import BACKBONES, ConfigError
-from s2vc_repro.backbones import BACKBONE_SPECS, build_backbone, count_params, feature_shape, n_params, C3D
+from s2vc_repro.backbones import build_backbone, count_params, feature_shape, n_params, C3D
 
 HEAVY = pytest.mark.skipif(os.environ.get('S2VC_SLOW_TESTS') != '1',
                            reason='16x224x224 forward pass of R3D-34 on CPU (~20 s); set S2VC_SLOW_TESTS=1 to run')
@@ -24,12 +24,12 @@ def test_unknown_name_lists_choices():
     assert 'resnet9000' in str(e.value) and all(n in str(e.value) for n in BACKBONES)
     with pytest.raises(ConfigError): build_backbone('r3d18', width=0)
 
-def test_specs_cover_all_names():
-    assert set(BACKBONE_SPECS) == set(BACKBONES)
+def test_every_backbone_has_its_facts():
+    assert all({'input', 'feat_dim', 'head', 'params', 'published'} <= set(BACKBONES.info(n)) for n in BACKBONES)
 
-@pytest.mark.parametrize('name', BACKBONES)
+@pytest.mark.parametrize('name', list(BACKBONES))
 def test_param_count_is_pinned(name):
-    spec = BACKBONE_SPECS[name]
+    spec = BACKBONES.info(name)
     kw = dict(fc=True, bn=False) if name == 'c3d' else {}
     assert count_params(name, num_classes=spec['head'], **kw) == spec['params']
     if spec['published']:  # torchvision's documented counts exactly; I3D's two-digit figure within 2%
@@ -65,17 +65,17 @@ def test_i3d_count():
     assert abs(count_params('i3d') / 12.29e6 - 1) < 0.001
     assert abs(2 * count_params('i3d', num_classes=400) / 25e6 - 1) < 0.02
 
-@pytest.mark.parametrize('name', BACKBONES)
+@pytest.mark.parametrize('name', list(BACKBONES))
 def test_width_scales_params(name):
     assert count_params(name, 0.25) < count_params(name) / 8
     assert build_backbone(name, 0.25).feat_dim == MINI_FMAP[name][0]
 
-@pytest.mark.parametrize('name', BACKBONES)
+@pytest.mark.parametrize('name', list(BACKBONES))
 def test_paper_size_shapes_meta(name):
-    assert feature_shape(name, BACKBONE_SPECS[name]['input']) == PAPER_FMAP[name]
-    assert build_backbone(name).feat_dim == BACKBONE_SPECS[name]['feat_dim'] == PAPER_FMAP[name][0]
+    assert feature_shape(name, BACKBONES.info(name)['input']) == PAPER_FMAP[name]
+    assert build_backbone(name).feat_dim == BACKBONES.info(name)['feat_dim'] == PAPER_FMAP[name][0]
 
-@pytest.mark.parametrize('name', BACKBONES)
+@pytest.mark.parametrize('name', list(BACKBONES))
 def test_mini_forward_backward(name):
     torch.manual_seed(0)
     width = 1.0 if name == 'cnn4' else 0.25
@@ -116,7 +116,7 @@ def test_torchvision_s3d_needs_224_but_ours_does_not():
         assert build_backbone('s3d', num_classes=400)(x).shape == (1, 400)
 
 def _full_forward(name):
-    spec = BACKBONE_SPECS[name]
+    spec = BACKBONES.info(name)
     torch.manual_seed(0)
     m = build_backbone(name, num_classes=400).eval()
     with torch.no_grad():

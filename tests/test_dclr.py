@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from s2vc_repro.config import get_config, AugCfg
 from s2vc_repro.augment import ClipAugment
 from s2vc_repro.methods.base import build_method
-from s2vc_repro.methods.dclr import (DCLR, SearchQueue, dclr_views, frame_difference, search_weights, pair_nce,
+from s2vc_repro.augment import frame_difference
+from s2vc_repro.methods.dclr import (DCLR, SearchQueue, dclr_views, search_weights, pair_nce, corrected_nce,
                                      activation_map, activation_loss, weighted_pool)
 
 B, H = 4, 18
@@ -166,9 +167,9 @@ def test_corrected_loss_uses_the_configured_temperature():
     m, _ = _two_steps(_cfg(topk=2, **{'method.temperature': 0.5}))
     g = torch.Generator().manual_seed(1)
     a, x, key = (F.normalize(torch.randn(B, n, generator=g), dim=1) for n in (m.head.out_features, m.head.out_features, m.queue.get('key_d').shape[1]))
-    per, pos = m._corrected('d', a, x, key, None)
-    sims, pos2 = m.queue.topk('key_d', key, 2)
-    assert torch.equal(pos, pos2)
+    assert m.tau == 0.5
+    per = corrected_nce(m.queue, 'd', a, x, key, m.c.topk, m.c.weighting, m.tau)
+    sims, pos = m.queue.topk('key_d', key, 2)
     p = search_weights(sims, 'prior')
     xs, vs = m.queue.get('d')[pos], m.queue.get('v_d')[pos]
     want = sum(p[:, k] * (pair_nce(a, xs[:, k], 0.5) + pair_nce(vs[:, k], x, 0.5)) for k in range(2))

@@ -5,9 +5,12 @@ import pytest
 import torch, torch.nn as nn
 
 from s2vc_repro.config import get_config
-from s2vc_repro.evaluate import (CenterCrops, RandomCrops, extract_features, linear_probe, predict, finetune,
-                                 nearest_neighbours, retrieval_recall, home_families, bias_metrics, read_meta,
-                                 evaluate_backbone, eval_datasets, activation_map, cam, BIAS_SPLITS, _split_families)
+from s2vc_repro.augment import ClipAugment, TestTransform
+from s2vc_repro.data.datasets import read_meta
+from s2vc_repro.methods.dclr import activation_map
+from s2vc_repro.evaluate import (extract_features, linear_probe, predict, finetune, make_test_transform,
+                                 nearest_neighbours, retrieval_recall, home_families, bias_metrics, _rows,
+                                 evaluate_backbone, eval_datasets, cam, BIAS_SPLITS, _split_families)
 
 
 class Tiny(nn.Module):
@@ -38,17 +41,17 @@ def fake_items(n, n_classes=3, seed=0, n_clips=2, T=4, S=20, one_clip=False):
 def test_extraction_is_deterministic_and_restores_mode():
     torch.manual_seed(0)
     bb, ds = Tiny().train(), fake_items(10)
-    a = extract_features(bb, ds, batch_size=3, device='cpu', transform=CenterCrops(16))
-    b = extract_features(bb, ds, batch_size=7, device='cpu', transform=CenterCrops(16))
+    a = extract_features(bb, ds, batch_size=3, device='cpu', transform=TestTransform(16))
+    b = extract_features(bb, ds, batch_size=7, device='cpu', transform=TestTransform(16))
     torch.testing.assert_close(a[0], b[0], rtol=1e-5, atol=1e-6)
-    c = extract_features(bb, ds, batch_size=3, device='cpu', transform=CenterCrops(16))
+    c = extract_features(bb, ds, batch_size=3, device='cpu', transform=TestTransform(16))
     assert torch.equal(a[0], c[0]) and torch.equal(a[1], c[1])
     assert bb.training
 
 
 def test_extraction_averages_clips_and_crops_with_ragged_videos():
     torch.manual_seed(0)
-    bb, tf = Tiny().eval(), CenterCrops(16, ten_crop=True)
+    bb, tf = Tiny().eval(), TestTransform(16, ten_crop=True)
     ds = [dict(video=d['video'][:1 + i % 3 if i % 3 < 2 else 2], label=d['label'], index=i) for i, d in enumerate(fake_items(7, n_clips=3))]
     ds[6]['video'] = ds[6]['video'][0]  # a single (C, T, H, W) clip
     f, y = extract_features(bb, ds, batch_size=5, device='cpu', transform=tf)
@@ -59,17 +62,15 @@ def test_extraction_averages_clips_and_crops_with_ragged_videos():
     assert y.tolist() == [d['label'] for d in ds]
 
 
-def test_test_transform_from_augment_matches_fallback():
-    aug = pytest.importorskip('s2vc_repro.augment')
-    if not hasattr(aug, 'TestTransform'): pytest.skip('no TestTransform')
-    x = torch.randint(0, 256, (2, 3, 4, 20, 24), dtype=torch.uint8)
-    for tc in (False, True):
-        torch.testing.assert_close(aug.TestTransform(16, ten_crop=tc)(x), CenterCrops(16, ten_crop=tc)(x))
+def test_test_transform_follows_the_config():
+    cfg = get_config('paper')
+    tf = make_test_transform(cfg)
+    assert isinstance(tf, TestTransform) and (tf.size, tf.ten_crop, tf.mean) == (cfg.data.size, True, cfg.aug.mean)
 
 
 def test_dsm_max_pool_features():
     bb, ds = Tiny().eval(), fake_items(4)
-    f, _ = extract_features(bb, ds, device='cpu', transform=CenterCrops(16), pool=(2, 2, 2))
+    f, _ = extract_features(bb, ds, device='cpu', transform=TestTransform(16), pool=(2, 2, 2))
     assert f.shape == (4, 16 * 8)
 
 
@@ -109,7 +110,7 @@ def test_finetune_learns_and_copies_backbone():
     before = {k: v.clone() for k, v in bb.state_dict().items()}
     cfg = get_config('smoke', {'data.size': 16, 'eval.finetune_epochs': 10, 'eval.finetune_lr': 0.3, 'eval.batch_size': 12})
     r = finetune(bb, 3, fake_items(36, seed=1, one_clip=True), fake_items(12, seed=2), cfg, device='cpu',
-                 train_transform=RandomCrops(16), test_transform=CenterCrops(16))
+                 train_transform=ClipAugment(cfg.aug, 16, strong=False, seed=0), test_transform=TestTransform(16))
     assert r['acc'] >= 0.75, r['acc']  # chance 1/3
     assert all(torch.equal(before[k], v) for k, v in bb.state_dict().items())
 
@@ -117,7 +118,7 @@ def test_finetune_learns_and_copies_backbone():
 def test_finetune_rejects_multi_clip_training_items():
     cfg = get_config('smoke', {'data.size': 16})
     with pytest.raises(ValueError, match="mode 'train'"):
-        finetune(Tiny(), 3, fake_items(4), fake_items(4), cfg, device='cpu', train_transform=RandomCrops(16), test_transform=CenterCrops(16))
+        finetune(Tiny(), 3, fake_items(4), fake_items(4), cfg, device='cpu', train_transform=ClipAugment(cfg.aug, 16, strong=False, seed=0), test_transform=TestTransform(16))
 
 
 # ---------------------------------------------------------------- retrieval
@@ -207,10 +208,8 @@ def test_bias_metrics_reads_home_from_aligned_rows_and_errors(tmp_path):
     p = tmp_path/'meta.csv'
     keys = list(rows[0])
     p.write_text(','.join(keys) + '\n' + '\n'.join(','.join(str(r[k]) for k in keys) for r in rows) + '\n')
-    meta = read_meta(p)
-    assert home_families(meta) == home
-    pd = pytest.importorskip('pandas')
-    assert home_families(pd.read_csv(p)) == home
+    meta = read_meta(tmp_path.parent, tmp_path.name)  # <root>/<name>/meta.csv, as a DataFrame
+    assert home_families(meta) == home and home_families(_rows(meta)) == home
     bad = [dict(r) for r in rows]; bad[0] = dict(bad[0], family=(bad[0]['family'] + 1) % 4)  # an aligned row with another family
     with pytest.raises(ValueError, match='disagree'): home_families(bad)
     with pytest.raises(ValueError, match='valid splits'): bias_metrics({'tset': [0]}, {'tset': [0]}, rows)
@@ -230,11 +229,11 @@ def test_split_families_matches_paths():
 def test_activation_map_and_cam():
     torch.manual_seed(0)
     fm = torch.randn(3, 5, 2, 4, 4)
-    a = activation_map(fm, size=(8, 16, 16))
+    a = activation_map(fm, size=(8, 16, 16), normalize=True)
     assert a.shape == (3, 8, 16, 16)
     for i in range(3): assert a[i].min() == 0 and torch.isclose(a[i].max(), torch.tensor(1.))
     ref = fm.abs().sum(1); ref = (ref - ref.amin((1, 2, 3), keepdim=True)) / (ref.amax((1, 2, 3), keepdim=True) - ref.amin((1, 2, 3), keepdim=True))
-    torch.testing.assert_close(activation_map(fm), ref)
+    torch.testing.assert_close(activation_map(fm, normalize=True), ref)
     W = torch.randn(4, 5)
     c = cam(fm, W, torch.tensor([0, 1, 3]))
     raw = torch.einsum('c,cthw->thw', W[3], fm[2]); raw = (raw - raw.min()) / (raw.max() - raw.min())
@@ -317,5 +316,5 @@ def test_evaluate_backbone_end_to_end_on_video_files(tmp_path):
     assert all(again[k] == out[k] for k in again), {k: (out[k], again[k]) for k in again if again[k] != out[k]}
     # conflicting videos' families come from meta.csv matched by path: every conflicting video is off its home
     ds = datasets.build_dataset(cfg, 'conflicting', mode='uniform')
-    fams = _split_families(ds, read_meta(tmp_path/'synth-ucf'/'meta.csv'), 'conflicting')
+    fams = _split_families(ds, _rows(read_meta(tmp_path, 'synth-ucf')), 'conflicting')
     assert fams == [(r.label + 1) % 3 for r in ds.records]

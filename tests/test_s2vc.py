@@ -6,7 +6,8 @@ import s2vc_repro.flows as flows
 from s2vc_repro.config import FlowCfg, get_config
 from s2vc_repro.flows import build_flow, FlowCheckpointError
 from s2vc_repro.methods.base import build_method, method_class
-from s2vc_repro.methods.s2vc import suppress, suppress_latents, tfd, encode_clip, STRATEGIES
+from s2vc_repro.config import SUPPRESSIONS
+from s2vc_repro.methods.s2vc import suppress, suppress_latents, tfd, encode_clip
 from s2vc_repro.augment import ClipAugment, IMAGENET_MEAN
 
 pytestmark = pytest.mark.usefixtures('one_thread')  # see conftest.py
@@ -41,7 +42,7 @@ def test_alpha_huge_makes_everything_static(flow):
         assert torch.equal(kept, torch.zeros(2))
         assert (out - out[:, :, :1]).abs().max() < 1e-4  # every frame is the same image
 
-@pytest.mark.parametrize('strategy', STRATEGIES)
+@pytest.mark.parametrize('strategy', list(SUPPRESSIONS))
 def test_strategies_in_latent_space(flow, strategy):
     x = torch.rand(2, 3, 6, 8, 8) * 0.3 + clip_with_static_half()  # at flow resolution: out = decode(Z_p) exactly
     z, _ = encode_clip(flow, x)

@@ -16,10 +16,10 @@ from .video import (VideoReadError, BadVideoWarning, probe_video, read_clips, de
 
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'UCF_LAYOUT', 'HMDB_LAYOUT', 'K400_LAYOUT', 'K200_LAYOUT', 'K_CSV', 'DIVING_LAYOUT', 'MODES',
-           'SYNTH_SUBSETS', 'VideoRecord', 'SplitFileError', 'ucf101_classes', 'parse_ucf101', 'parse_hmdb51',
-           'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids', 'parse_kinetics200', 'parse_diving48',
-           'TooManyBadVideos', 'VideoDataset', 'collate_clips', 'dataset_dirs', 'load_split', 'frame_cache',
-           'build_dataset', 'read_meta', 'data_identity']
+           'SYNTH_SUBSETS', 'N_CLASSES', 'VideoRecord', 'SplitFileError', 'ucf101_classes', 'parse_ucf101',
+           'parse_hmdb51', 'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids', 'parse_kinetics200',
+           'parse_diving48', 'TooManyBadVideos', 'probe_records', 'VideoDataset', 'collate_clips', 'dataset_dirs',
+           'load_split', 'frame_cache', 'build_dataset', 'num_classes', 'read_meta', 'data_identity']
 
 # %% ../../nbs/02_datasets.ipynb #2f090d4b
 @dataclass
@@ -152,6 +152,7 @@ def kinetics_file(video_dir, row: dict) -> Path:
         if q.exists(): return q
     return v/row['label']/name
 
+# %% ../../nbs/02_datasets.ipynb #689af13b
 def parse_kinetics(split_dir, # folder of the CSVs (and, for K200, of the id lists)
                    video_dir, # folder of the videos
                    subset: str = 'train', # 'train' or 'test' (the validation set)
@@ -178,6 +179,7 @@ def parse_kinetics(split_dir, # folder of the CSVs (and, for K200, of the id lis
     if rows and not recs: raise SplitFileError(f"none of the {len(rows)} Kinetics {subset} clips listed in '{split_dir}' was found under '{video_dir}'. Expected layout: {layout}")
     return recs, classes
 
+# %% ../../nbs/02_datasets.ipynb #e914c0d7
 def read_ytids(path) -> set[str]:
     "YouTube ids of a Mini-Kinetics list (one per line; extra columns ignored)."
     return {l.split()[0].split(',')[0] for l in _read_text(path).splitlines() if l.strip()}
@@ -221,6 +223,33 @@ MODES = ('train', 'pair', 'uniform', 'windows')
 class TooManyBadVideos(RuntimeError):
     "More than `max_bad_fraction` of a dataset's video files cannot be read."
 
+def probe_records(records: list, # `VideoRecord`s
+                  max_bad_fraction: float = 0.05, # share of unreadable files tolerated
+                  progress: bool = False, # tqdm bar
+                 ) -> tuple[list, list]:
+    "The readable records, and `(path, reason)` of the others (warned about); `TooManyBadVideos` when there are too many."
+    def check(r):
+        try: probe_video(r.path); return None
+        except VideoReadError as e: return str(e)
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:  # decord releases the GIL while opening files
+        it = ex.map(check, records)
+        if progress:
+            from tqdm.auto import tqdm
+            it = tqdm(it, total=len(records), desc='probing videos', leave=False)
+        errs = list(it)
+    good = [r for r, e in zip(records, errs) if e is None]
+    bad = [(r.path, e) for r, e in zip(records, errs) if e is not None]
+    if bad:
+        nb, n = len(bad), len(records)
+        head = '\n  '.join(f'{p}: {why}' for p, why in bad[:5])
+        msg = f'{nb} of {n} video files ({nb / n:.1%}) cannot be read'
+        if nb > max_bad_fraction * n:
+            raise TooManyBadVideos(f'{msg}, more than max_bad_fraction={max_bad_fraction} allows '
+                                   f'(data.max_bad_fraction); first {min(nb, 5)}:\n  {head}')
+        warnings.warn(f'{msg}; these are skipped; first {min(nb, 5)}:\n  {head}', BadVideoWarning)
+    return good, bad
+
+# %% ../../nbs/02_datasets.ipynb #c7b9bee1
 class VideoDataset(Dataset):
     "Clips of the videos in `records`, as dicts {'video': uint8 (C,T,H,W) or (K,C,T,H,W), 'label', 'index'}."
     def __init__(self, records: list[VideoRecord], # the videos
@@ -243,31 +272,9 @@ class VideoDataset(Dataset):
         self.classes, self.cache, self._frames = classes, cache, {}
         self.bad, self._warned = [], set()
         records = list(records)
-        if probe: records = self._probe(records, max_bad_fraction, progress)
+        if probe: records, self.bad = probe_records(records, max_bad_fraction, progress)
         if not records: raise ValueError('VideoDataset got no (readable) records')
         self.records = records
-
-    def _probe(self, records, max_bad_fraction, progress):
-        def check(r):
-            try: probe_video(r.path); return None
-            except VideoReadError as e: return str(e)
-        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:  # decord releases the GIL while opening files
-            it = ex.map(check, records)
-            if progress:
-                from tqdm.auto import tqdm
-                it = tqdm(it, total=len(records), desc='probing videos', leave=False)
-            errs = list(it)
-        good = [r for r, e in zip(records, errs) if e is None]
-        self.bad = [(r.path, e) for r, e in zip(records, errs) if e is not None]
-        if self.bad:
-            nb, n = len(self.bad), len(records)
-            head = '\n  '.join(f'{p}: {why}' for p, why in self.bad[:5])
-            msg = f'{nb} of {n} video files ({nb / n:.1%}) cannot be read'
-            if nb > max_bad_fraction * n:
-                raise TooManyBadVideos(f'{msg}, more than max_bad_fraction={max_bad_fraction} allows '
-                                       f'(data.max_bad_fraction); first {min(nb, 5)}:\n  {head}')
-            warnings.warn(f'{msg}; these are skipped; first {min(nb, 5)}:\n  {head}', BadVideoWarning)
-        return good
 
     def __len__(self): return len(self.records)
     def set_epoch(self, epoch: int):
@@ -353,6 +360,7 @@ def load_split(root, # data root
         return parse_kinetics200(split_dir, video_dir, subset, csv_dir=csv_dir)
     return parse_diving48(split_dir, video_dir, subset)
 
+# %% ../../nbs/02_datasets.ipynb #712d2181
 def frame_cache(cfg) -> Path | bool:
     "Where `cfg`'s decoded videos are kept (`<data.root>/.frames` when `data.cache`), else False."
     return Path(cfg.data.root)/'.frames' if cfg.data.cache else False
@@ -372,6 +380,16 @@ def build_dataset(cfg, # a `s2vc_repro.config.Config`
                       seed=cfg.train.seed, classes=classes, progress=progress, cache=frame_cache(cfg))
     ds.name, ds.subset = name, subset
     return ds
+
+# %% ../../nbs/02_datasets.ipynb #b79a2146
+N_CLASSES = {'ucf101': 101, 'hmdb51': 51, 'k400': 400, 'k200': 200, 'diving48': 48}  # real datasets
+
+def num_classes(cfg) -> int:
+    "Classes of the training dataset named by `cfg.data.dataset` (synthetic sets: `cfg.synth.n_classes`)."
+    name = cfg.data.dataset
+    if name.startswith('synth-'): return cfg.synth.n_classes
+    if name not in N_CLASSES: raise ValueError(f"unknown number of classes for dataset {name!r}; known: synth-*, {', '.join(N_CLASSES)}")
+    return N_CLASSES[name]
 
 def read_meta(root, name: str):
     "The synthetic benchmark's `meta.csv` (path, subset, label, family, home_family, aligned) as a DataFrame, or None."

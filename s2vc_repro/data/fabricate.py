@@ -37,6 +37,7 @@ def _rar4(files: dict) -> bytes:
     out.append(_rar4_block(0x7B, 0x4000, b''))
     return b''.join(out)
 
+# %% ../../nbs/02b_fabricate.ipynb #e0200fa7
 def _vint(n: int) -> bytes:
     "RAR5 variable-length integer: 7 bits a byte, high bit set on all but the last."
     out = bytearray()
@@ -65,6 +66,7 @@ def _rar5(files: dict) -> bytes:
     out.append(_rar5_block(5, _vint(0)))
     return b''.join(out)
 
+# %% ../../nbs/02b_fabricate.ipynb #7d1a950f
 def write_rar(path, # the .rar file to write
               files: dict, # archive name ('/'-separated) -> bytes, or None for a folder entry
               version: int = 4, # 4 (RAR 1.5-4.x format, as UCF101 and HMDB51 ship) or 5 (RAR5)
@@ -120,6 +122,7 @@ def _tar_gz(path: Path, files: dict) -> Path:
             t.addfile(ti, io.BytesIO(data))
     return path
 
+# %% ../../nbs/02b_fabricate.ipynb #4cda1ce9
 def _ucf(out, classes, per_class, rar, bad, frames, hw):
     names = UCF_CLASSES[:classes]
     vids, lists = {'UCF-101/': None}, {}
@@ -152,6 +155,7 @@ def _hmdb(out, classes, per_class, rar, bad, frames, hw):
     write_rar(out/'test_train_splits.rar', splits, rar)
     return ['hmdb51_org.rar', 'test_train_splits.rar']
 
+# %% ../../nbs/02b_fabricate.ipynb #3e97d386
 def _kinetics_rows(classes, per_class):
     "CSV rows (label, youtube_id, time_start, time_end, split): train `per_class` clips, val 1 clip per class."
     rows = []
@@ -195,6 +199,7 @@ def _k200(out, classes, per_class, rar, bad, frames, hw, base_url='https://s3.am
         (out/fname).write_text(''.join(r['youtube_id'] + '\n' for r in keep if r['split'] == sub) + 'AAAAAAAAAAA\n')  # one id no CSV has
     return ['train_ytid_list.txt', 'val_ytid_list.txt'] + names
 
+# %% ../../nbs/02b_fabricate.ipynb #80b4e084
 def _diving(out, classes, per_class, rar, bad, frames, hw):
     vocab = [list(v) for v in DIVING_VOCAB[:classes]]
     rows, files = {'train': [], 'test': []}, {'rgb/': None}

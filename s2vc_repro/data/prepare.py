@@ -42,6 +42,7 @@ class DatasetSpec:
     note: str = ''             # what a user must know (manual steps)
     shares: str = ''           # a dataset under the same root whose extracted archives and resized videos are reused
 
+# %% ../../nbs/02c_prepare.ipynb #290f47a7
 _UCF = 'https://www.crcv.ucf.edu/'
 _HMDB = 'https://serre-lab.clps.brown.edu/wp-content/uploads/2013/10/'
 _K400 = 'https://s3.amazonaws.com/kinetics/400/'
@@ -87,6 +88,8 @@ SPECS = {s.name: s for s in (
         (('downloads/Diving48_rgb.tar.gz', 'raw'),),
         {'train': (15027, 15027), 'test': (1970, 1970)}, 48, (10, 10, 1.5)),
 )}
+
+# %% ../../nbs/02c_prepare.ipynb #c370dfba
 STEPS = ('fetch', 'extract', 'resize', 'lists', 'verify')
 
 class PrepareError(RuntimeError):
@@ -126,6 +129,7 @@ def check_sha256(path, expected: str, label: str | None = None, # the name the m
                            f"incomplete (or a different release); it was moved to '{bad}'. Delete it and rerun to fetch it again, "
                            f"or pass --sha256 {Path(str(label or path)).name}=skip if you trust this copy.")
 
+# %% ../../nbs/02c_prepare.ipynb #6025f883
 def download(url: str, # http(s) URL (or file://)
              dest, # final path; `<dest>.part` holds the partial download
              sha256: str = '', # expected sha256 ('' or 'skip': none)
@@ -200,6 +204,7 @@ def _local_parts(from_dirs, dl: Path, log=print) -> bool:
         found = found or any(True for g in VIDEO_GLOBS for _ in d.rglob(g))
     return found
 
+# %% ../../nbs/02c_prepare.ipynb #b61b0c99
 def fetch(spec: DatasetSpec, # what to fetch
           ddir, # <root>/<name>
           from_dirs=(), # folders holding official files the user already has
@@ -278,6 +283,7 @@ def _extract_rar(archive: Path, out: Path, fmt: str) -> str:
     raise PrepareError(f"cannot extract '{archive}' ({fmt}): " + '; '.join(tried) + ". The file is damaged or incomplete: "
                        "delete it and rerun to fetch it again.")
 
+# %% ../../nbs/02c_prepare.ipynb #c1c2cdc1
 def extract_archive(archive, # the archive file
                     out, # folder it is unpacked into (merged with what is there)
                     log=print) -> dict:
@@ -553,6 +559,7 @@ def _reuse_videos(pairs, videos: Path, size: int) -> int:
             n += 1
     return n
 
+# %% ../../nbs/02c_prepare.ipynb #1bedb872
 def prepare(name: str, # dataset: one of `SPECS`
             root='data', # data root; the dataset goes to <root>/<name>/
             steps=STEPS, # which steps to run, in STEPS order

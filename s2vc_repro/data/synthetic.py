@@ -5,18 +5,19 @@
 # %% ../../nbs/03_synthetic.ipynb #0500284f
 from __future__ import annotations
 import colorsys, json, multiprocessing as mp, os, shutil, sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 import cv2
 from tqdm.auto import tqdm
 from ..config import SynthCfg
+from .video import write_video
 
 # %% auto #0
 __all__ = ['VARIANTS', 'SPLITS', 'class_names', 'class_angle', 'home_family', 'render_background', 'object_track', 'drift_track',
-           'camera_path', 'render_video', 'split_sizes', 'draw_family', 'plan_split', 'render_planned', 'write_mp4',
-           'is_readable', 'plan_variant', 'is_complete', 'write_benchmark', 'ensure_benchmark', 'frame_features',
-           'motion_features']
+           'camera_path', 'render_video', 'benchmark_clip', 'split_sizes', 'draw_family', 'plan_split',
+           'render_planned', 'is_readable', 'plan_variant', 'is_complete', 'write_benchmark', 'ensure_benchmark',
+           'frame_features', 'motion_features']
 
 # %% ../../nbs/03_synthetic.ipynb #1d8e9436
 VARIANTS = {  # name of the dataset; its background texture families, the hue of each family, and its object shape
@@ -84,6 +85,7 @@ def _pattern(family: str, rng: np.random.Generator, size: int) -> np.ndarray:
         return p
     raise ValueError(f"unknown texture family {family!r}; valid families: {', '.join(f for v in VARIANTS.values() for f in v['families'])}")
 
+# %% ../../nbs/03_synthetic.ipynb #fb979dcd
 def _family_hue(family: str) -> float:
     "The hue (in turns) of texture `family`'s palette."
     for v in VARIANTS.values():
@@ -190,6 +192,21 @@ def render_video(label: int, # class index, 0 .. cfg.n_classes-1
     _draw(frames, (track - cam) % s, v['shape'], r, _LIGHT, _DARK)  # positions are in the scene: the view moves over them
     return np.round(np.clip(frames, 0, 1) * 255).astype(np.uint8)
 
+# %% ../../nbs/03_synthetic.ipynb #76bc4fb5
+def benchmark_clip(label: int = 0, # motion class (0: 'Right')
+                   frames: int = 16, # clip length
+                   size: int = 64, # frame side, pixels
+                   seed: int = 3, # the video's random draw
+                   family: int | None = None, # background family (None: the class's home family)
+                   cfg: SynthCfg | None = None, # other generator settings (default: `SynthCfg()`)
+                  ):
+    "One video of the benchmark rendered in memory, as a batch of one clip: uint8 tensor (1, 3, frames, size, size)."
+    import torch
+    cfg = replace(cfg or SynthCfg(), frames=frames, size=size)
+    fam = home_family(label, cfg.n_families, cfg.n_classes) if family is None else family
+    v = render_video(label, fam, np.random.default_rng(seed), cfg)
+    return torch.from_numpy(v).permute(3, 0, 1, 2)[None].contiguous()
+
 # %% ../../nbs/03_synthetic.ipynb #f99e7b6b
 def split_sizes(cfg: SynthCfg, variant: str = 'ucf') -> dict:
     "Number of videos of each split of `variant`."
@@ -229,18 +246,6 @@ def render_planned(v: dict, cfg: SynthCfg, variant: str = 'ucf') -> np.ndarray:
     return x
 
 # %% ../../nbs/03_synthetic.ipynb #47030b6b
-def write_mp4(path, video: np.ndarray, fps: int = 25) -> Path:
-    "Write a uint8 RGB video (T, H, W, 3) to `path` as mp4 ('mp4v'), atomically."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.stem}.part{os.getpid()}.mp4')
-    t, h, w, _ = video.shape
-    wr = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-    if not wr.isOpened(): raise OSError(f"OpenCV cannot open an mp4v writer for {tmp}")
-    for f in video: wr.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    wr.release()
-    os.replace(tmp, path)
-    return path
-
 def is_readable(path, frames: int) -> bool:
     "Does `path` exist and open as a video of `frames` frames?"
     if not Path(path).is_file(): return False
@@ -267,7 +272,7 @@ def _write_one(args):
     v, cfg, variant, root = args
     p = Path(root)/v['path']
     if is_readable(p, cfg.frames): return 0
-    write_mp4(p, render_planned(v, cfg, variant), cfg.fps)
+    write_video(p, render_planned(v, cfg, variant), cfg.fps)
     return 1
 
 def _write_text(path, text):
@@ -290,6 +295,7 @@ def is_complete(d, cfg: SynthCfg) -> bool:
     "Was the dataset folder `d` completely generated from `cfg`?"
     return (Path(d)/'done').is_file() and (Path(d)/'done').read_text() == _cfg_json(cfg)
 
+# %% ../../nbs/03_synthetic.ipynb #c18608c8
 def write_benchmark(out, # folder that receives `synth-ucf/` and `synth-hmdb/`
                     cfg: SynthCfg, # generation parameters
                     workers: int | None = None, # processes (default: up to 2); 0 or 1 renders in this process

@@ -83,12 +83,8 @@ def sliding_windows(n_frames: int, # frames in the video
     if starts[-1] != n_frames - span: starts.append(n_frames - span)
     return clip_indices(starts, n_frames, T, stride)
 
-def two_clips(n_frames: int, # frames in the video
-              T: int, # frames per clip
-              stride: int = 1, # step between sampled frames
-              rng=None, # `np.random.Generator` or seed
-             ) -> np.ndarray:
-    "Two clips of one video at two different random starts (when the video has two possible starts): (2,T)."
+def two_clips(n_frames: int, T: int, stride: int = 1, rng=None) -> np.ndarray:
+    "Two clips of one video (the arguments of `random_clip`) at two different random starts (when the video has two possible starts): (2,T)."
     m = _n_starts(n_frames, clip_span(T, stride))
     starts = _rng(rng).choice(m, size=2, replace=False) if m >= 2 else np.zeros(2, np.int64)
     return clip_indices(starts, n_frames, T, stride)
@@ -185,15 +181,17 @@ def write_video(path, # output .mp4 file
                 frames, # uint8 array (T,H,W,3), RGB
                 fps: int = 25, # frame rate
                ) -> Path:
-    "Write RGB frames to an mp4 file with OpenCV's `mp4v` codec."
+    "Write RGB frames to an mp4 file with OpenCV's `mp4v` codec, atomically (under a temporary name, then renamed)."
     import cv2
     frames = np.asarray(frames, dtype=np.uint8)
     T, H, W, _ = frames.shape
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (W, H))
-    if not w.isOpened(): raise OSError(f'OpenCV cannot write {path}')
+    tmp = path.with_name(f'.{path.stem}.part{os.getpid()}.mp4')
+    w = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*'mp4v'), fps, (W, H))
+    if not w.isOpened(): raise OSError(f'OpenCV cannot open an mp4v writer for {tmp}')
     for f in frames: w.write(np.ascontiguousarray(f[..., ::-1]))
     w.release()
+    os.replace(tmp, path)
     return path
 
 def moving_square(T: int = 30, H: int = 48, W: int = 64, side: int = 12) -> np.ndarray:

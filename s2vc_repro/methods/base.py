@@ -4,13 +4,13 @@
 
 # %% ../../nbs/07a_methods.ipynb #11c98b04
 from __future__ import annotations
-import importlib, pkgutil
 import torch
 import torch.distributed as dist
 from torch import nn, Tensor
+from ..config import METHODS
 
 # %% auto #0
-__all__ = ['METHODS', 'Method', 'register', 'method_class', 'build_method', 'dist_info', 'concat_all_gather', 'to_device']
+__all__ = ['Method', 'register', 'method_class', 'build_method', 'dist_info', 'concat_all_gather', 'to_device']
 
 # %% ../../nbs/07a_methods.ipynb #2e596e14
 class Method(nn.Module):
@@ -53,28 +53,18 @@ class Method(nn.Module):
         return {}
 
 # %% ../../nbs/07a_methods.ipynb #3af68da6
-METHODS: dict[str, type] = {}  # registry name -> `Method` subclass
-
-def register(name: str): # the value of `cfg.method.name` that selects the class
-    "Class decorator that registers a `Method` subclass under `name`."
+def register(name: str, # the value of `cfg.method.name` that selects the class
+             sections: tuple = (), # the method's own config sections (`flow`, `s2vc`, `dsm`, `dclr`) that it reads
+            ):
+    "Class decorator that registers a `Method` subclass in `METHODS` under `name`."
     def _register(cls):
         if not (isinstance(cls, type) and issubclass(cls, Method)): raise TypeError(f"register({name!r}) expects a Method subclass, got {cls!r}")
         cls.name = name
-        METHODS[name] = cls
-        return cls
+        return METHODS.add(name, cls, sections=tuple(sections))
     return _register
 
-def _discover():
-    "Import every module of `s2vc_repro.methods`, so that they register their methods."
-    import s2vc_repro.methods as pkg
-    for m in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f'{pkg.__name__}.{m.name}')
-
 def method_class(name: str) -> type:
-    "The registered `Method` subclass called `name`."
-    if name not in METHODS: _discover()
-    if name not in METHODS:
-        raise ValueError(f"method {name!r} is not implemented; implemented methods: {', '.join(sorted(METHODS))}")
+    "The registered `Method` subclass called `name` (a `ConfigError` lists the valid names)."
     return METHODS[name]
 
 def build_method(cfg, # the run's `Config`; `cfg.method.name` selects the class

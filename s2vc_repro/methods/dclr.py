@@ -8,19 +8,13 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from ..augment import static_clip, frame_difference
 from .base import Method, register, concat_all_gather
-from .supervised import static_clip
 
 # %% auto #0
-__all__ = ['LOSSES', 'frame_difference', 'dclr_views', 'pair_nce', 'search_weights', 'SearchQueue', 'activation_map', 'minmax',
-           'activation_loss', 'weighted_pool', 'DCLR']
-
-# %% ../../nbs/07f_dclr.ipynb #0039de97
-def frame_difference(x: Tensor, # clips (B, C, T+1, H, W)
-                    ) -> Tensor:
-    "The $T$ differences of adjacent frames, `x[:, :, 1:] - x[:, :, :-1]` (eq. 4): (B, C, T, H, W)."
-    if x.ndim != 5 or x.shape[2] < 2: raise ValueError(f"frame_difference needs clips (B, C, T+1, H, W) with T+1 >= 2 frames, got shape {tuple(x.shape)}")
-    return x[:, :, 1:] - x[:, :, :-1]
+__all__ = ['LOSSES', 'dclr_views', 'pair_nce', 'dual_nce', 'search_weights', 'SearchQueue', 'corrected_nce', 'minmax',
+           'upsample_map', 'activation_map', 'activation_loss', 'weighted_pool', 'check_dclr', 'CrossVideoSearch',
+           'dclr_objective', 'DCLR']
 
 # %% ../../nbs/07f_dclr.ipynb #75b70247
 def dclr_views(x: Tensor, # one view of a batch: clips (B, C, T+1, H, W), uint8 or float in [0, 1]
@@ -51,6 +45,17 @@ def pair_nce(a: Tensor, # (N, D) L2-normalised anchors
         aa = (a @ a.T).masked_fill(torch.eye(n, dtype=torch.bool, device=a.device), float('-inf'))
         logits = torch.cat([a @ b.T, aa], 1) / tau
         return F.cross_entropy(logits, torch.arange(n, device=a.device), reduction='none')
+
+# %% ../../nbs/07f_dclr.ipynb #2c9bef42
+def dual_nce(a: Tensor, # (2N, D) embeddings of one input, view i stacked on view j
+             b: Tensor, # (2N, D) embeddings of the other input, same layout
+             tau: float = 0.07, # temperature
+             same_view: bool = False, # pair each view with itself (eq. 8) instead of with the other view (eq. 1, 6, 7)
+            ) -> Tensor:
+    "$I(a_i; b_j) + I(a_j; b_i)$, or with `same_view` $I(a_i; b_i) + I(a_j; b_j)$, each averaged over the batch."
+    (a_i, a_j), (b_i, b_j) = a.chunk(2), b.chunk(2)
+    I = lambda x, y: pair_nce(x, y, tau).mean()
+    return I(a_i, b_i) + I(a_j, b_j) if same_view else I(a_i, b_j) + I(a_j, b_i)
 
 # %% ../../nbs/07f_dclr.ipynb #6b3b8793
 def search_weights(sims: Tensor, # (B, K) top-K cosine similarities, in descending order
@@ -115,17 +120,51 @@ class SearchQueue(nn.Module):
         if int(ok.sum(1).min()) < k: return None
         return S.masked_fill(~ok, float('-inf')).topk(k, dim=1)
 
-# %% ../../nbs/07f_dclr.ipynb #c96ee333
-def activation_map(fmap: Tensor, # last feature map (B, C, T, H, W)
-                  ) -> Tensor:
-    "Class-agnostic activation map, the channel sum of |F| (eq. 11): (B, T, H, W)."
-    return fmap.float().abs().sum(1)
+# %% ../../nbs/07f_dclr.ipynb #55c3e900
+def corrected_nce(queue: SearchQueue, # holds `key_<name>`, `<name>` and `v_<name>` of past batches
+                  name: str, # the stream corrected: 'd' (L_VD) or 's' (L_VS)
+                  anchor: Tensor, # (B, dim) f(v_i), or its weighted pooling f_d(v_i) / f_s(v_i)
+                  other: Tensor, # (B, dim) f(d_i) (or f(s_i))
+                  key: Tensor, # (B, feat) the slow extractor's search key of the batch
+                  k: int = 5, # retrieved positives
+                  weighting: str = 'prior', # their weights, see `search_weights`
+                  tau: float = 0.07, # temperature
+                  index: Tensor | None = None, # (B,) video of each anchor: its own entries are skipped
+                 ) -> Tensor | None:
+    "Eq. 10 per anchor: sum_k p_k [I(anchor; x~_k) + I(v~_k; other)], (B,); None while the queue has too few entries."
+    r = queue.topk(f'key_{name}', key, k, exclude=index)
+    if r is None: return None
+    sims, pos = r
+    p = search_weights(sims, weighting)
+    xs, vs = queue.get(name)[pos], queue.get(f'v_{name}')[pos]  # (B, K, dim), constants
+    per = torch.stack([pair_nce(anchor, xs[:, j], tau) + pair_nce(vs[:, j], other, tau) for j in range(k)], 1)
+    return (p * per).sum(1)
 
+# %% ../../nbs/07f_dclr.ipynb #c96ee333
 def minmax(a: Tensor, eps: float = 1e-6) -> Tensor:
-    "Min-max normalise each sample of `a` (B, ...) over all its other dimensions to [0, 1]."
+    "Min-max normalise each sample of `a` (B, ...) over all its other dimensions to [0, 1] (a constant map becomes 0)."
     flat = a.flatten(1)
     lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
     return ((flat - lo) / (hi - lo).clamp(min=eps)).view_as(a)
+
+def upsample_map(a: Tensor, # (B, T, H, W) maps
+                 size=None, # (T, H, W) or (H, W) to upsample to (None: keep)
+                ) -> Tensor:
+    "Maps upsampled (trilinear) to `size`."
+    if size is None: return a
+    size = tuple(size)
+    if len(size) == 2: size = (a.shape[1],) + size
+    if len(size) != 3: raise ValueError(f"size must be (T, H, W) or (H, W), got {size}")
+    return F.interpolate(a[:, None].float(), size=size, mode='trilinear', align_corners=False)[:, 0]
+
+def activation_map(fmap: Tensor, # last feature map (B, C, T, H, W)
+                   size=None, # clip size (T, H, W) or (H, W) to upsample to (None: keep)
+                   normalize: bool = False, # min-max normalise each clip's map (for pictures)
+                  ) -> Tensor:
+    "Class-agnostic activation map, the channel sum of |F| (eq. 11): (B, T, H, W)."
+    if fmap.ndim != 5: raise ValueError(f"feature_map must be (B, C, T, H, W), got shape {tuple(fmap.shape)}")
+    a = upsample_map(fmap.float().abs().sum(1), size)
+    return minmax(a) if normalize else a
 
 def activation_loss(a_v: Tensor, # (B, T, H, W) map of v (with gradient)
                     a_s: Tensor, # (B, T, H, W) map of s (gradient stopped here)
@@ -145,43 +184,38 @@ def weighted_pool(fmap: Tensor, # (B, C, T, H, W) feature map of v
 # %% ../../nbs/07f_dclr.ipynb #f9c3c330
 LOSSES = ('vv', 'vs', 'vd', 'sd')
 
-@register('dclr')
-class DCLR(Method):
-    "Dual contrastive learning (DCLR, MM'22): v, s, d through one backbone, dual losses, cross-video search, activation maps."
-    data_mode = 'pair'
+def check_dclr(c, # `cfg.dclr`
+              ) -> tuple:
+    "The loss terms of `c` after checking that its losses, search, top-k and refresh period go together."
+    losses = tuple(c.losses)
+    bad = [l for l in losses if l not in LOSSES]
+    if bad or not losses: raise ValueError(f"dclr.losses must be a non-empty subset of {', '.join(LOSSES)}; got {losses}")
+    if set(losses) <= {'sd'}: raise ValueError("dclr.losses=('sd',) only maximises L_SD; add at least one of vv, vs, vd")
+    if c.search in ('static', 'joint') and 'vs' not in losses: raise ValueError(f"dclr.search={c.search!r} corrects L_VS, but 'vs' is not in dclr.losses {losses}")
+    if c.search in ('dynamic', 'joint') and 'vd' not in losses: raise ValueError(f"dclr.search={c.search!r} corrects L_VD, but 'vd' is not in dclr.losses {losses}")
+    if c.topk < 1 or c.topk > c.search_queue: raise ValueError(f"dclr.topk must be in [1, dclr.search_queue={c.search_queue}], got {c.topk}")
+    if c.refresh_every < 1: raise ValueError(f"dclr.refresh_every must be >= 1, got {c.refresh_every}")
+    return losses
 
-    def __init__(self, cfg, # the run's `Config` (`cfg.dclr`, and `cfg.method.dim`, `temperature`)
-                 backbone: nn.Module | None = None, # the network to train (None: built from `cfg.model`)
-                 clear_on_refresh: bool = True, # empty the queue when the slow extractor is refreshed
-                 wrap_difference: bool = False, # the public code's wrap-around frame difference instead of eq. 4
-                ):
-        super().__init__(cfg, backbone)
-        c = cfg.dclr
-        self.losses = tuple(c.losses)
-        bad = [l for l in self.losses if l not in LOSSES]
-        if bad or not self.losses: raise ValueError(f"dclr.losses must be a non-empty subset of {', '.join(LOSSES)}; got {self.losses}")
-        if set(self.losses) <= {'sd'}: raise ValueError("dclr.losses=('sd',) only maximises L_SD; add at least one of vv, vs, vd")
-        if c.search in ('static', 'joint') and 'vs' not in self.losses: raise ValueError(f"dclr.search={c.search!r} corrects L_VS, but 'vs' is not in dclr.losses {self.losses}")
-        if c.search in ('dynamic', 'joint') and 'vd' not in self.losses: raise ValueError(f"dclr.search={c.search!r} corrects L_VD, but 'vd' is not in dclr.losses {self.losses}")
-        if c.topk < 1 or c.topk > c.search_queue: raise ValueError(f"dclr.topk must be in [1, dclr.search_queue={c.search_queue}], got {c.topk}")
-        if c.refresh_every < 1: raise ValueError(f"dclr.refresh_every must be >= 1, got {c.refresh_every}")
-        self.c, self.tau, self.clear_on_refresh, self.wrap, self.epoch = c, cfg.method.temperature, clear_on_refresh, wrap_difference, 0
-        self.need_s = bool({'vs', 'sd'} & set(self.losses)) or c.act_loss
-        self.need_d = bool({'vd', 'sd'} & set(self.losses)) or c.act_loss
+# %% ../../nbs/07f_dclr.ipynb #09cc2459
+class CrossVideoSearch:
+    "DCLR's cross-video search, mixed into a `Method`: a slow extractor f~, a queue of its keys and of embeddings, a refresh schedule."
+    def _init_search(self, c, # `cfg.dclr` (also kept as `self.c`)
+                     dim: int, # embedding dimension of the stored embeddings
+                     clear_on_refresh: bool = True, # empty the queue when the slow extractor is refreshed
+                    ):
+        self.c, self.clear_on_refresh, self.epoch = c, clear_on_refresh, 0
         self.search_s, self.search_d = c.search in ('static', 'joint'), c.search in ('dynamic', 'joint')
-        dim, fd = cfg.method.dim, self.backbone.feat_dim
-        self.head = nn.Linear(fd, dim)
-        if self.search_s or self.search_d:
-            self.slow = copy.deepcopy(self.backbone).eval()  # the slow extractor f~
-            for p in self.slow.parameters(): p.requires_grad_(False)
-            # per entry (view j of a past batch): key_x = f~(x_j), the slow extractor's pooled, L2-normalised feature
-            # (the search key); x = f(x_j) and v_x = f_x(v_j) (or f(v_j) without pooling), the current encoder's
-            # projected embeddings when written (detached): the retrieved positives of eq. 10
-            fields = {}
-            if self.search_s: fields.update(key_s=fd, s=dim, v_s=dim)
-            if self.search_d: fields.update(key_d=fd, d=dim, v_d=dim)
-            self.queue = SearchQueue(c.search_queue, fields)
-        else: self.slow = self.queue = None
+        if not (self.search_s or self.search_d): self.slow = self.queue = None; return
+        self.slow = copy.deepcopy(self.backbone).eval()  # the slow extractor f~
+        for p in self.slow.parameters(): p.requires_grad_(False)
+        # per entry (view j of a past batch): key_x = f~(x_j), the slow extractor's pooled, L2-normalised feature
+        # (the search key); x = f(x_j) and v_x = f_x(v_j) (or f(v_j) without pooling), the current encoder's
+        # projected embeddings when written (detached): the retrieved positives of eq. 10
+        fd, fields = self.backbone.feat_dim, {}
+        if self.search_s: fields.update(key_s=fd, s=dim, v_s=dim)
+        if self.search_d: fields.update(key_d=fd, d=dim, v_d=dim)
+        self.queue = SearchQueue(c.search_queue, fields)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -204,79 +238,91 @@ class DCLR(Method):
         self.epoch = epoch
         if self.slow is not None and self.active(epoch) and (epoch - self.c.start_epoch) % self.c.refresh_every == 0: self.refresh()
 
-    def embed(self, pooled: Tensor) -> Tensor:
-        "L2-normalised projection of pooled backbone features (float32)."
-        return F.normalize(self.head(pooled).float(), dim=1)
-
     @torch.no_grad()
     def slow_key(self, x: Tensor) -> Tensor:
         "L2-normalised pooled feature of the slow extractor (the search key)."
         return F.normalize(self.slow(x).float(), dim=1)
 
-    def _corrected(self, name: str, anchor: Tensor, other: Tensor, key: Tensor, index: Tensor | None):
-        "Eq. 10 for stream `name` ('d' or 's'): sum_k p_k [I(f(v); f(x~_k)) + I(f(v~_k); f(x))], per anchor; None if too few entries."
-        r = self.queue.topk(f'key_{name}', key, self.c.topk, exclude=index)
-        if r is None: return None, None
-        sims, pos = r
-        p = search_weights(sims, self.c.weighting)
-        xs, vs = self.queue.get(name)[pos], self.queue.get(f'v_{name}')[pos]  # (B, K, dim), constants
-        per = torch.stack([pair_nce(anchor, xs[:, k], self.tau) + pair_nce(vs[:, k], other, self.tau) for k in range(self.c.topk)], 1)
-        return (p * per).sum(1), pos
+    def search_keys(self, vi: dict, vj: dict) -> dict:
+        "Search keys `{stream: (view i, view j)}` of the searched streams ('s', 'd'); empty while the search is off."
+        if not self.active() or self.queue is None: return {}
+        return {k: self.slow_key(torch.cat([vi[k], vj[k]])).chunk(2) for k in 'sd' if getattr(self, f'search_{k}')}
+
+    def remember(self, keys: dict, emb: dict, index: Tensor):
+        "Write view j of the batch into the queue: its keys and the embeddings `emb` (`s`, `v_s`, `d`, `v_d`, each (2B, dim))."
+        fields = {}
+        for k in keys: fields.update({f'key_{k}': keys[k][1], k: emb[k].chunk(2)[1], f'v_{k}': emb[f'v_{k}'].chunk(2)[1]})
+        self.queue.push(index, **fields)
+
+# %% ../../nbs/07f_dclr.ipynb #b9c959cf
+def dclr_objective(terms: dict, # loss terms by name ('vv', 'vs', 'vd', 'sd', 'ac'): those switched on
+                   lambda_ac: float = 0.5, # weight of L_ac
+                  ) -> Tensor:
+    "Eq. 16: L_VV + L_VS + L_VD - L_SD + lambda L_ac over the terms present."
+    loss = sum(v for k, v in terms.items() if k in ('vv', 'vs', 'vd'))
+    if 'sd' in terms: loss = loss - terms['sd']
+    if 'ac' in terms: loss = loss + lambda_ac * terms['ac']
+    return loss
+
+# %% ../../nbs/07f_dclr.ipynb #18f4b7e6
+@register('dclr', sections=('dclr',))
+class DCLR(CrossVideoSearch, Method):
+    "Dual contrastive learning (DCLR, MM'22): v, s, d through one backbone, dual losses, cross-video search, activation maps."
+    data_mode = 'pair'
+
+    def __init__(self, cfg, # the run's `Config` (`cfg.dclr`, and `cfg.method.dim`, `temperature`)
+                 backbone: nn.Module | None = None, # the network to train (None: built from `cfg.model`)
+                 clear_on_refresh: bool = True, # empty the queue when the slow extractor is refreshed
+                 wrap_difference: bool = False, # the public code's wrap-around frame difference instead of eq. 4
+                ):
+        super().__init__(cfg, backbone)
+        c = cfg.dclr
+        self.losses, self.tau, self.wrap = check_dclr(c), cfg.method.temperature, wrap_difference
+        self.need_s = bool({'vs', 'sd'} & set(self.losses)) or c.act_loss
+        self.need_d = bool({'vd', 'sd'} & set(self.losses)) or c.act_loss
+        self.head = nn.Linear(self.backbone.feat_dim, cfg.method.dim)
+        self._init_search(c, cfg.method.dim, clear_on_refresh)
+
+    def embed(self, pooled: Tensor) -> Tensor:
+        "L2-normalised projection of pooled backbone features (float32)."
+        return F.normalize(self.head(pooled).float(), dim=1)
+
+    def encode(self, vi: dict, vj: dict) -> tuple[dict, dict, dict]:
+        "Feature maps, detached activation maps (`s`, `d`) and embeddings (`v`, `v_s`, `v_d`, `s`, `d`) of both views, stacked."
+        c, bb, refine = self.c, self.backbone, self.active()
+        fmap = {k: bb.features(torch.cat([vi[k], vj[k]])) for k in 'vsd' if k == 'v' or getattr(self, f'need_{k}')}
+        A = {k: activation_map(fmap[k]).detach() for k in 'sd' if k in fmap}
+        e = {'v': self.embed(bb.embed(fmap['v']))}
+        e['v_s'] = self.embed(weighted_pool(fmap['v'], A['s'])) if refine and c.pool_s and 's' in A else e['v']
+        e['v_d'] = self.embed(weighted_pool(fmap['v'], A['d'])) if refine and c.pool_d and 'd' in A else e['v']
+        e.update({k: self.embed(bb.embed(fmap[k])) for k in 'sd' if k in fmap})
+        return fmap, A, e
+
+    def v_loss(self, name: str, e: dict, keys: dict, index: Tensor | None) -> dict:
+        "L_VS or L_VD (`name` 's' or 'd'): corrected by the search (eq. 10) when it has the key and entries, else eq. 6-7."
+        out, loss = {}, None
+        if name in keys:
+            per = corrected_nce(self.queue, name, e[f'v_{name}'].chunk(2)[0], e[name].chunk(2)[0], keys[name][0],
+                                self.c.topk, self.c.weighting, self.tau, index)
+            if per is not None: loss = per.mean()
+            out[f'searched_{name}'] = torch.tensor(float(per is not None))
+        out[f'v{name}'] = loss if loss is not None else dual_nce(e[f'v_{name}'], e[name], self.tau, self.c.same_view)
+        return out
 
     def training_step(self, batch: dict, aug: nn.Module) -> dict:
         "Eq. 16 on one batch of two views: L_VS + L_VD - L_SD + lambda L_ac (terms as `cfg.dclr` says)."
         x, c = batch['video'], self.c
         views = [x[:, 0], x[:, 1]] if x.ndim == 6 else [x, x]
-        B = views[0].shape[0]
         vi, vj = (dclr_views(u, aug, wrap=self.wrap) for u in views)  # `ClipAugment` works in float32 under autocast
-        bb = self.backbone
-        def feats(k): return bb.features(torch.cat([vi[k], vj[k]]))
-        Fv = feats('v')
-        Fs = feats('s') if self.need_s else None
-        Fd = feats('d') if self.need_d else None
-        refine = self.active()
-        As = activation_map(Fs).detach() if Fs is not None else None
-        Ad = activation_map(Fd).detach() if Fd is not None else None
-        fv = self.embed(bb.embed(Fv))
-        fv_s = self.embed(weighted_pool(Fv, As)) if refine and c.pool_s and As is not None else fv
-        fv_d = self.embed(weighted_pool(Fv, Ad)) if refine and c.pool_d and Ad is not None else fv
-        fs = self.embed(bb.embed(Fs)) if Fs is not None else None
-        fd = self.embed(bb.embed(Fd)) if Fd is not None else None
-        I = lambda a, b: pair_nce(a, b, self.tau).mean()
-        h = lambda t: (t[:B], t[B:])  # (view i, view j)
-        out, index = {}, batch.get('index')
-        if 'vv' in self.losses:
-            a, b = h(fv); out['vv'] = I(a, b) + I(b, a)
-        searching = refine and self.queue is not None
-        keys = {}
-        if searching:
-            if self.search_s: keys['s'] = h(self.slow_key(torch.cat([vi['s'], vj['s']])))
-            if self.search_d: keys['d'] = h(self.slow_key(torch.cat([vi['d'], vj['d']])))
-        for name, fvx, fx in (('s', fv_s, fs), ('d', fv_d, fd)):
-            if f'v{name}' not in self.losses: continue
-            (a_i, a_j), (x_i, x_j) = h(fvx), h(fx)
-            loss = None
-            if name in keys:
-                per, _ = self._corrected(name, a_i, x_i, keys[name][0], index)
-                if per is not None: loss = per.mean()
-                out[f'searched_{name}'] = torch.tensor(float(per is not None))
-            if loss is None:
-                loss = I(a_i, x_i) + I(a_j, x_j) if c.same_view else I(a_i, x_j) + I(a_j, x_i)
-            out[f'v{name}'] = loss
-        if 'sd' in self.losses:
-            (s_i, s_j), (d_i, d_j) = h(fs), h(fd)
-            out['sd'] = I(s_i, d_i) + I(s_j, d_j)
-        if c.act_loss: out['ac'] = activation_loss(activation_map(Fv), As, Ad)
-        loss = sum(v for k, v in out.items() if k in ('vv', 'vs', 'vd'))
-        if 'sd' in out: loss = loss - out['sd']
-        if 'ac' in out: loss = loss + c.lambda_ac * out['ac']
-        if keys:  # write view j after the search
-            idx = index if index is not None else torch.arange(B, device=x.device)
-            fields = {}
-            if 's' in keys: fields.update(key_s=keys['s'][1], s=h(fs)[1], v_s=h(fv_s)[1])
-            if 'd' in keys: fields.update(key_d=keys['d'][1], d=h(fd)[1], v_d=h(fv_d)[1])
-            self.queue.push(idx, **fields)
-        return dict(loss=loss, **{k: v.detach() for k, v in out.items()})
+        fmap, A, e = self.encode(vi, vj)
+        keys, index, out = self.search_keys(vi, vj), batch.get('index'), {}
+        if 'vv' in self.losses: out['vv'] = dual_nce(e['v'], e['v'], self.tau)
+        for name in 'sd':
+            if f'v{name}' in self.losses: out.update(self.v_loss(name, e, keys, index))
+        if 'sd' in self.losses: out['sd'] = dual_nce(e['s'], e['d'], self.tau, same_view=True)
+        if c.act_loss: out['ac'] = activation_loss(activation_map(fmap['v']), A['s'], A['d'])
+        if keys: self.remember(keys, e, index if index is not None else torch.arange(len(vi['v']), device=x.device))  # after the search
+        return dict(loss=dclr_objective(out, c.lambda_ac), **{k: v.detach() for k, v in out.items()})
 
     @classmethod
     def build_dataset(cls, cfg):

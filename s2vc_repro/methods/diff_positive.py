@@ -5,9 +5,10 @@
 # %% ../../nbs/07h_diff_positive.ipynb #3aba7e8d
 from __future__ import annotations
 from torch import nn, Tensor
+from ..augment import frame_difference
 from .base import register
 from .moco import MoCo
-from .dclr import DCLR, frame_difference
+from .dclr import DCLR
 
 # %% auto #0
 __all__ = ['DiffPositive']

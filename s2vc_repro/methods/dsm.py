@@ -8,6 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from ..config import DSM_NEGATIVES
 from .base import Method, register
 from .moco import MoCo
 from ..augment import to_float
@@ -16,11 +17,19 @@ from ..data.video import random_clip
 from ..warp import TPSWarp, farneback_flow, flow_scale_warp, sample_phi, sample_shift, shift_indices
 
 # %% auto #0
-__all__ = ['NEGATIVES_SHIFT', 'NEGATIVES_FLOW', 'DSMDataset', 'batch_flow', 'DSMViews', 'DSM', 'DSMTriplet']
+__all__ = ['negative_needs', 'DSMDataset', 'batch_flow', 'DSMViews', 'DSM', 'DSMTriplet']
 
 # %% ../../nbs/07e_dsm.ipynb #3e98f80a
-NEGATIVES_SHIFT = ('tshift', 'mdisturb')    # negatives made from the time-shifted clip
-NEGATIVES_FLOW = ('scaling', 'mdisturb')    # negatives that need optical flow
+DSM_NEGATIVES.add('mdisturb', 'the time-shifted clip, flow-scaled', shift=True, flow=True)
+DSM_NEGATIVES.add('scaling', 'the anchor clip, flow-scaled', shift=False, flow=True)
+DSM_NEGATIVES.add('tshift', 'the time-shifted clip', shift=True, flow=False)
+DSM_NEGATIVES.add('none', 'no intra-video negative', shift=False, flow=False)
+
+def negative_needs(negative: str, # one of `DSM_NEGATIVES`
+                   what: str, # 'shift' (the time-shifted clip) or 'flow' (optical flow)
+                  ) -> bool:
+    "Is the DSM negative `negative` made from `what`?"
+    return DSM_NEGATIVES.info(negative)[what]
 
 class DSMDataset(VideoDataset):
     "Training clips with DSM's intra-video negative source: {'video', 'negative'?, 'flow'?, 'label', 'index'}."
@@ -32,8 +41,7 @@ class DSMDataset(VideoDataset):
                  flow_fn=farneback_flow, # uint8 (T, H, W, 3) numpy -> (T-1, H, W, 2) backward flow (or None: no flow)
                  **kwargs, # more `VideoDataset` arguments (size, seed, classes, ...)
                 ):
-        valid = ('mdisturb', 'scaling', 'tshift', 'none')
-        if negative not in valid: raise ValueError(f"unknown DSM negative {negative!r}; valid choices: {', '.join(valid)}")
+        DSM_NEGATIVES[negative]  # a clear error for an unknown name
         super().__init__(records, 'train', frames, stride, **kwargs)
         self.negative, self.shift, self.flow_fn = negative, tuple(shift), flow_fn
         sample_shift(0, self.shift)  # validate the range now
@@ -41,7 +49,7 @@ class DSMDataset(VideoDataset):
     def _load(self, i) -> dict:
         r, T, s = self.records[i], self.frames, self.stride
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        shifted = self.negative in NEGATIVES_SHIFT
+        shifted = negative_needs(self.negative, 'shift')
         def sampler(n):
             a = random_clip(n, T, s, rng)
             return np.stack([a, shift_indices(a, sample_shift(rng, self.shift), n)]) if shifted else a[None]
@@ -51,7 +59,7 @@ class DSMDataset(VideoDataset):
             x = x[..., y0:y0 + self.size, x0:x0 + self.size, :]
         out = {'video': x[0].permute(3, 0, 1, 2).contiguous(), 'label': int(r.label), 'index': int(i)}
         if shifted: out['negative'] = x[1].permute(3, 0, 1, 2).contiguous()
-        if self.negative in NEGATIVES_FLOW and self.flow_fn is not None:
+        if negative_needs(self.negative, 'flow') and self.flow_fn is not None:
             out['flow'] = torch.from_numpy(np.asarray(self.flow_fn(x[-1].numpy()))).half()
         return out
 
@@ -68,6 +76,7 @@ def batch_flow(v: Tensor) -> Tensor:
     if frames.dtype != np.uint8: frames = (frames.clip(0, 1) * 255).round().astype(np.uint8)
     return torch.from_numpy(np.stack([farneback_flow(c) for c in frames])).to(v.device)
 
+# %% ../../nbs/07e_dsm.ipynb #08e50039
 class DSMViews:
     "The views of DSM (mixed into a `Method`): anchor, TPS-warped positive, motion-disturbed negative."
     data_mode = 'train'
@@ -97,8 +106,8 @@ class DSMViews:
         neg = self.dsm.negative
         if neg == 'none': return None
         v = batch['video']
-        if neg in NEGATIVES_SHIFT: v = batch['negative'] if 'negative' in batch else self._roll(v)
-        if neg in NEGATIVES_FLOW:
+        if negative_needs(neg, 'shift'): v = batch['negative'] if 'negative' in batch else self._roll(v)
+        if negative_needs(neg, 'flow'):
             flow = batch.get('flow') if 'negative' in batch or neg == 'scaling' else None
             if flow is None: flow = batch_flow(v)
             B, T = v.shape[0], v.shape[2]
@@ -118,7 +127,7 @@ class DSMViews:
         return None if v is None else aug(v)
 
 # %% ../../nbs/07e_dsm.ipynb #d50aa74f
-@register('dsm')
+@register('dsm', sections=('dsm',))
 class DSM(DSMViews, MoCo):
     "DSM's contrastive objective: MoCo + TPS-warped positive + one intra-video negative per query (eq. 7)."
     def __init__(self, cfg, # the run's `Config` (`cfg.method`, `cfg.dsm`)
@@ -140,14 +149,14 @@ class DSM(DSMViews, MoCo):
         return ctx['n'][:, None]
 
 # %% ../../nbs/07e_dsm.ipynb #826eee63
-@register('dsm-triplet')
+@register('dsm-triplet', sections=('dsm',))
 class DSMTriplet(DSMViews, Method):
     "DSM's intra-video triplet objective (eq. 5) on L2-normalised 128-d embeddings."
     def __init__(self, cfg, # the run's `Config` (`cfg.method.dim`, `cfg.dsm`)
                  backbone: nn.Module | None = None, # the backbone (None: built from `cfg.model`)
                 ):
         if cfg.dsm.negative == 'none':
-            raise ValueError("dsm-triplet needs an intra-video negative: dsm.negative must be one of mdisturb, scaling, tshift (got 'none')")
+            raise ValueError(f"dsm-triplet needs an intra-video negative: dsm.negative must be one of {', '.join(n for n in DSM_NEGATIVES if n != 'none')} (got 'none')")
         super().__init__(cfg, backbone)
         self.head = nn.Linear(self.backbone.feat_dim, cfg.method.dim)
         self.margin = cfg.dsm.margin

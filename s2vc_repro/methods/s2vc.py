@@ -4,47 +4,62 @@
 
 # %% ../../nbs/07d_s2vc.ipynb #6562e687
 from __future__ import annotations
-import torch
 import sys
+import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from ..config import SUPPRESSIONS
 from ..augment import ClipAugment, normalize, IMAGENET_MEAN
 from ..flows import Flow, build_flow, encode, decode, load_flow, ensure_flow
 from .base import register
 from .moco import MoCo
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'suppress_latents', 'encode_clip', 'suppress', 'tfd', 'SuppressedKeyMoCo', 'S2VC', 'TFD']
+__all__ = ['suppress_zero', 'suppress_noise', 'suppress_shuffle_clip', 'suppress_shuffle_frame', 'suppress_latents',
+           'encode_clip', 'suppress', 'tfd', 'SuppressedKeyMoCo', 'S2VC', 'TFD']
 
 # %% ../../nbs/07d_s2vc.ipynb #7b6f58c6
-STRATEGIES = ('zero', 'noise', 'shuffle-clip', 'shuffle-frame')  # S2VC Table 4
+@SUPPRESSIONS.register('zero')
+def suppress_zero(z: Tensor, m: Tensor, static: Tensor, generator=None) -> Tensor:
+    "Static latents set to 0, the most likely value of their conditional (eq. 5)."
+    return z.masked_fill(m, 0.)
 
-def suppress_latents(z: Tensor, # latents (B, T, D) of the frames of B clips
-                     alpha: float = 0.5, # threshold on the temporal STD (eq. 4)
-                     strategy: str = 'zero', # one of `STRATEGIES`
-                     generator: torch.Generator | None = None, # randomness of 'noise' and the shuffles (on z's device)
-                    ) -> tuple[Tensor, Tensor]:
-    "`(Z_p, static)`: latents with the static dimensions `C_s` replaced, and the (B, D) bool mask of `C_s`."
-    if strategy not in STRATEGIES: raise ValueError(f"unknown suppression strategy {strategy!r}; valid choices: {', '.join(STRATEGIES)}")
-    if z.ndim != 3: raise ValueError(f"expected latents of shape (B, T, D), got {tuple(z.shape)}")
+@SUPPRESSIONS.register('noise')
+def suppress_noise(z: Tensor, m: Tensor, static: Tensor, generator=None) -> Tensor:
+    "Static latents replaced by a standard normal draw per clip and dimension, held over the frames."
     B, T, D = z.shape
-    static = z.std(1, correction=0) < alpha  # (B, D)
-    m = static[:, None].expand(B, T, D)
-    kw = dict(generator=generator, device=z.device)
-    if strategy == 'zero': return z.masked_fill(m, 0.), static
-    if strategy == 'noise':
-        n = torch.randn(B, 1, D, dtype=z.dtype, **kw).expand(B, T, D)
-        return torch.where(m, n, z), static
-    if strategy == 'shuffle-clip':
-        order = torch.rand(B, T, D, **kw).argsort(1)  # an independent permutation of the frames for every dimension
-        return torch.where(m, z.gather(1, order), z), static
-    # shuffle-frame: within each frame, the values of the static dimensions are permuted among those dimensions
+    n = torch.randn(B, 1, D, dtype=z.dtype, generator=generator, device=z.device).expand(B, T, D)
+    return torch.where(m, n, z)
+
+@SUPPRESSIONS.register('shuffle-clip')
+def suppress_shuffle_clip(z: Tensor, m: Tensor, static: Tensor, generator=None) -> Tensor:
+    "Each static latent's values permuted over the clip's frames (an independent permutation per dimension)."
+    B, T, D = z.shape
+    order = torch.rand(B, T, D, generator=generator, device=z.device).argsort(1)
+    return torch.where(m, z.gather(1, order), z)
+
+@SUPPRESSIONS.register('shuffle-frame')
+def suppress_shuffle_frame(z: Tensor, m: Tensor, static: Tensor, generator=None) -> Tensor:
+    "Within each frame, the static latents' values permuted among the static dimensions (a fresh permutation per frame)."
+    B, T, D = z.shape
     pos = (~static).to(torch.int8).argsort(dim=1, stable=True)[:, None].expand(B, T, D)  # static dims first, in order
-    keys = torch.rand(B, T, D, **kw).masked_fill(~m, 2.)  # static dims get keys < 1, so they sort first, randomly
+    keys = torch.rand(B, T, D, generator=generator, device=z.device).masked_fill(~m, 2.)  # static dims get keys < 1: they sort first, randomly
     src = keys.argsort(2)
     n_static = static.sum(1).view(B, 1, 1)
     src = torch.where(torch.arange(D, device=z.device).view(1, 1, D) < n_static, src, pos)
-    return z.scatter(2, pos, z.gather(2, src)), static
+    return z.scatter(2, pos, z.gather(2, src))
+
+# %% ../../nbs/07d_s2vc.ipynb #ba016ac9
+def suppress_latents(z: Tensor, # latents (B, T, D) of the frames of B clips
+                     alpha: float = 0.5, # threshold on the temporal STD (eq. 4)
+                     strategy: str = 'zero', # one of `SUPPRESSIONS`
+                     generator: torch.Generator | None = None, # randomness of 'noise' and the shuffles (on z's device)
+                    ) -> tuple[Tensor, Tensor]:
+    "`(Z_p, static)`: latents with the static dimensions `C_s` replaced, and the (B, D) bool mask of `C_s`."
+    replace = SUPPRESSIONS[strategy]
+    if z.ndim != 3: raise ValueError(f"expected latents of shape (B, T, D), got {tuple(z.shape)}")
+    static = z.std(1, correction=0) < alpha  # (B, D)
+    return replace(z, static[:, None].expand_as(z), static, generator), static
 
 # %% ../../nbs/07d_s2vc.ipynb #714acf51
 @torch.no_grad()
@@ -60,7 +75,7 @@ def encode_clip(flow: Flow, clip: Tensor, size: int | None = None) -> tuple[Tens
 def suppress(flow: Flow, # trained flow (on the clip's device)
              clip: Tensor, # (B, C, T, H, W) float clips in [0, 1] (not normalised)
              alpha: float = 0.5, # static threshold on the latents' temporal STD (eq. 4)
-             strategy: str = 'zero', # how `C_s` is replaced, one of `STRATEGIES`
+             strategy: str = 'zero', # how `C_s` is replaced, one of `SUPPRESSIONS`
              size: int | None = None, # flow resolution (None: `flow.size`)
              generator: torch.Generator | None = None, # randomness of the non-default strategies
             ) -> tuple[Tensor, Tensor]:
@@ -125,7 +140,8 @@ class SuppressedKeyMoCo(MoCo):
                   f"lower s2vc.alpha (now {self.cfg.s2vc.alpha:g}; the paper uses 0.5)", file=sys.stderr, flush=True)
         return {**out, 'kept': self._kept}
 
-@register('s2vc')
+# %% ../../nbs/07d_s2vc.ipynb #a6a26714
+@register('s2vc', sections=('flow', 's2vc'))
 class S2VC(SuppressedKeyMoCo):
     "MoCo with motion-preserved key clips made in a normalizing flow's latent space (S2VC)."
     def __init__(self, cfg, # the run's `Config` (`cfg.flow.checkpoint`: the trained flow)
@@ -159,7 +175,7 @@ class S2VC(SuppressedKeyMoCo):
         "An untrained flow of the configured architecture, for dry runs."
         return dict(flow=build_flow(cfg.flow))
 
-@register('tfd')
+@register('tfd', sections=('s2vc',))
 class TFD(SuppressedKeyMoCo):
     "MoCo with key clips reduced to their most time-varying pixels (the TFD baseline of S2VC Table 4)."
     def suppress_key(self, x): return tfd(x, self.cfg.s2vc.tfd_keep, self.cfg.aug.mean)

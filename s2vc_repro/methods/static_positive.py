@@ -7,7 +7,7 @@ from __future__ import annotations
 from torch import nn, Tensor
 from .base import register
 from .moco import MoCo
-from .supervised import static_clip
+from ..augment import static_clip
 
 # %% auto #0
 __all__ = ['StaticPositive']
@@ -17,13 +17,7 @@ __all__ = ['StaticPositive']
 class StaticPositive(MoCo):
     "MoCo whose positive key is a static clip: one random frame of the video repeated over time."
     data_mode = 'pair'
-
-    def __init__(self, cfg, # the run's `Config` (`cfg.method`: dim, queue, momentum, temperature)
-                 backbone: nn.Module | None = None, # query backbone (None: built from `cfg.model`)
-                 same_clip: bool = False, # take the static frame from the query's clip (default: from the second clip)
-                 **kwargs): # passed to `MoCo`
-        super().__init__(cfg, backbone, **kwargs)
-        self.same_clip = same_clip
+    same_clip: bool = False  # take the static frame from the query's clip (default: from the second clip)
 
     def make_views(self, batch: dict, aug: nn.Module) -> tuple[Tensor, Tensor]:
         "Query: a clip, augmented; key: a frame of the video repeated T times, augmented."

@@ -7,30 +7,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from ..augment import static_clip
+from ..data.datasets import num_classes
 from .base import Method, register
 
 # %% auto #0
-__all__ = ['N_CLASSES', 'num_classes', 'static_clip', 'Supervised']
-
-# %% ../../nbs/07c_supervised.ipynb #177b7554
-N_CLASSES = {'ucf101': 101, 'hmdb51': 51, 'k400': 400, 'k200': 200, 'diving48': 48}  # real datasets
-
-def num_classes(cfg) -> int:
-    "Classes of the training dataset named by `cfg.data.dataset` (synthetic sets: `cfg.synth.n_classes`)."
-    name = cfg.data.dataset
-    if name.startswith('synth-'): return cfg.synth.n_classes
-    if name not in N_CLASSES: raise ValueError(f"unknown number of classes for dataset {name!r}; known: synth-*, {', '.join(N_CLASSES)}")
-    return N_CLASSES[name]
-
-def static_clip(x: Tensor, # clips (B, C, T, H, W)
-                idx: Tensor | None = None, # frame to repeat in each clip, (B,) (None: uniformly random)
-               ) -> Tensor:
-    "Each clip replaced by one of its frames repeated over time."
-    B, T = x.shape[0], x.shape[2]
-    if idx is None: idx = torch.randint(0, T, (B,))
-    idx = idx.to(x.device)
-    frames = x[torch.arange(B, device=x.device), :, idx]  # (B, C, H, W)
-    return frames[:, :, None].expand(-1, -1, T, -1, -1).contiguous()
+__all__ = ['Supervised']
 
 # %% ../../nbs/07c_supervised.ipynb #2cd1465f
 @register('supervised')
