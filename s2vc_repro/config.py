@@ -365,7 +365,7 @@ class Scale:
     epochs: int      # training epochs
     batch_size: int  # clips per optimiser step
     @property
-    def steps(self) -> int: return self.epochs * max(1, self.n_train // self.batch_size)
+    def steps_per_epoch(self) -> int: return max(1, self.n_train // self.batch_size)
 
 PAPER_SCALES = {  # the UCF101 pre-training each paper's hyper-parameters were set for
     'moco': Scale(9537, 500, 64),  # S2VC's MoCo (queue 2048, momentum 0.999): 500 epochs, batch 64
@@ -382,8 +382,7 @@ def scale_epochs(e: int, src: Scale, dst: Scale) -> int:
 
 def scale_momentum(m: float, src: Scale, dst: Scale) -> float:
     "An EMA momentum whose time constant 1/(1-m) spans the same number of epochs (passes over the training set)."
-    per_epoch = lambda s: max(1, s.n_train // s.batch_size)  # optimiser steps in one epoch
-    return round(1 - min(1.0, (1 - m) * per_epoch(src) / per_epoch(dst)), 4)
+    return round(1 - min(1.0, (1 - m) * src.steps_per_epoch / dst.steps_per_epoch), 4)
 
 # %% ../nbs/00_config.ipynb #4549f2d9
 MINI = Scale(n_train=800, epochs=12, batch_size=32)  # the size of the mini profile's pre-training
