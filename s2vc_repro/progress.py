@@ -4,12 +4,13 @@
 
 # %% ../nbs/12a_progress.ipynb #4609cb38
 from __future__ import annotations
-import json, re, sys, threading, time
+import json, re, sys, tempfile, threading, time
 from pathlib import Path
 import yaml
+from .config import get_config
 
 # %% auto #0
-__all__ = ['run_progress', 'active_runs', 'fmt_time', 'describe_run', 'Progress', 'plan', 'plan_lines']
+__all__ = ['run_progress', 'active_runs', 'fmt_time', 'describe_run', 'Progress', 'plan_jobs', 'makespan', 'plan', 'plan_lines']
 
 # %% ../nbs/12a_progress.ipynb #d12d3129
 _BAR = re.compile(r'epoch (\d+)/(\d+):\s*\d+%\|[^|]*\|\s*(\d+)/(\d+) \[[^<\]]*<[^,\]]*(?:,\s*([\d.]+)(it/s|s/it))?')
@@ -140,51 +141,95 @@ def _columns() -> int:
     return shutil.get_terminal_size((100, 20)).columns
 
 # %% ../nbs/12a_progress.ipynb #f81eaecf
+def plan_jobs(profile: str, # the profile
+              ids: list, # the artifact IDs to reproduce
+              runs_root, # the run store root
+              data_root=None, # the dataset root (None: the profile's)
+              params: dict | None = None, # the notebooks' parameters (those the declared evaluations name, e.g. rows)
+              store=None, # the `RunStore` (None: one on `runs_root`)
+             ) -> tuple:
+    "`(store, graph)`: every job the notebooks of `ids` will ask for — their declared evaluations, or else the pre-training of every registered row — with what those need."
+    from s2vc_repro.notebook import paper_setup
+    from s2vc_repro.papers import EVALUATIONS
+    from s2vc_repro.runs import RunStore
+    S = paper_setup(profile, tempfile.mkdtemp(prefix='s2vc-plan-'), runs_root, data_root or get_config(profile).data.root)
+    store = store or RunStore(runs_root, echo=False)
+    jobs = []
+    for aid in ids:
+        if aid in EVALUATIONS:
+            jobs += [store.eval_job(q['cfg'], q['protocols'], **q['kwargs']) for q in S.requests(aid, **(params or {}))]
+        else: jobs += [store.job(S.config(run, s)) for run in S.runnable(aid, quiet=True).values() for s in S.seeds]
+    return store, store.graph(jobs)
+
+def _measured(root: Path, profile: str) -> dict:
+    "Wall times this store measured at `profile`: {(kind, method or protocol): [seconds, ...]}."
+    out = {}
+    for d in (root.iterdir() if root.is_dir() else []):
+        try: cfg = yaml.safe_load((d/'config.yaml').read_text()) or {}
+        except (OSError, yaml.YAMLError): continue
+        if cfg.get('profile') != profile: continue
+        kind = 'flow' if d.name.startswith('flow-') else 'pretrain'
+        try: out.setdefault((kind, 'flow' if kind == 'flow' else (cfg.get('method') or {}).get('name')), []).append(float(json.loads((d/'done.json').read_text())['wall_time']))
+        except (OSError, ValueError, KeyError, TypeError): pass
+        for f in (d/'eval').glob('*.json') if kind == 'pretrain' else ():
+            try: e = json.loads(f.read_text()); out.setdefault(('eval', e['protocol']), []).append(float(e['provenance']['wall_time']))
+            except (OSError, ValueError, KeyError, TypeError): pass
+    return out
+
+def _estimate(job, measured: dict) -> float | None:
+    "A job's expected seconds from what was measured (a pre-training of another method: the mean of the measured ones)."
+    mean = lambda ts: sum(ts) / len(ts) if ts else None
+    if job.kind == 'eval':
+        parts = [mean(measured.get(('eval', p), [])) for p in job.spec['protocols']]
+        return None if None in parts else sum(parts)
+    if job.kind == 'flow': return mean(measured.get(('flow', 'flow'), []))
+    return mean(measured.get(('pretrain', job.cfg.method.name)) or [t for (k, _), ts in measured.items() if k == 'pretrain' for t in ts])
+
+def makespan(graph: list, # jobs in topological order
+             est: dict, # job name -> seconds (jobs left out take none: complete)
+             jobs: int = 1, # jobs at once
+            ) -> float:
+    "The wall time of running `graph` `jobs` at a time, each job as soon as what it needs is done and a slot is free."
+    finish, slots = {}, [0.0] * max(1, jobs)
+    for j in graph:
+        if j.name not in est: finish[j.name] = 0.0; continue
+        k = min(range(len(slots)), key=slots.__getitem__)
+        finish[j.name] = slots[k] = max(slots[k], max((finish.get(d.name, 0.0) for d in j.deps), default=0.0)) + est[j.name]
+    return max(finish.values(), default=0.0)
+
 def plan(profile: str, # the profile
          ids: list, # the artifact IDs to reproduce
          runs_root, # the run store root
+         data_root=None, # the dataset root (None: the profile's)
+         params: dict | None = None, # the notebooks' parameters
+         jobs: int = 1, # jobs at once (for the wall-time estimate)
         ) -> dict:
-    "The registered runs behind `ids` at `profile` and seeds 0..eval.seeds-1: which are complete, which to train, an estimate."
-    from s2vc_repro.config import get_config
-    from s2vc_repro.papers import artifact_runs, run_config
-    root = Path(runs_root)
-    seeds = range(get_config(profile).eval.seeds)
-    cfgs = {}
-    for aid in ids:
-        for row, name in artifact_runs(aid).items():
-            for s in seeds:
-                c = run_config(name, profile, {'train.seed': s})
-                cfgs.setdefault(c.hash, dict(cfg=c, names=set(), artifacts=set()))
-                cfgs[c.hash]['names'].add(name); cfgs[c.hash]['artifacts'].add(aid)
-    measured = {}
-    for d in (root.iterdir() if root.is_dir() else []):
-        try: done, cfg = json.loads((d/'done.json').read_text()), yaml.safe_load((d/'config.yaml').read_text())
-        except (OSError, ValueError, yaml.YAMLError): continue
-        if cfg.get('profile') == profile and done.get('wall_time') is not None:
-            measured.setdefault(done.get('method') or (cfg.get('method') or {}).get('name'), []).append(float(done['wall_time']))
-    every = [t for ts in measured.values() for t in ts]
+    "The job graph behind `ids` at `profile`: which runs are complete, which to make, the estimated work and wall time."
+    store, graph = plan_jobs(profile, ids, runs_root, data_root, params)
+    measured = _measured(Path(runs_root), profile)
     runs = []
-    for h, e in cfgs.items():
-        c = e['cfg']
-        complete = (root/f'{c.method.name}-{h}'/'done.json').exists()
-        est = measured.get(c.method.name) or every
-        runs.append(dict(hash=h, method=c.method.name, seed=c.train.seed, names=sorted(e['names']), artifacts=sorted(e['artifacts']),
-                         complete=complete, estimate_s=None if complete or not est else sum(est) / len(est)))
+    for j in graph:
+        complete = not store.needed(j)
+        runs.append(dict(name=j.name, kind=j.kind, method=j.cfg.method.name, seed=j.cfg.train.seed, complete=complete,
+                         estimate_s=None if complete else _estimate(j, measured)))
     todo = [r for r in runs if not r['complete']]
-    known = [r['estimate_s'] for r in todo if r['estimate_s'] is not None]
-    return dict(profile=profile, seeds=list(seeds), runs=runs, to_train=len(todo), complete=len(runs) - len(todo),
-                estimate_s=sum(known) if known else None, unknown=len(todo) - len(known), measured=len(every))
+    known = {r['name']: r['estimate_s'] for r in todo if r['estimate_s'] is not None}
+    return dict(profile=profile, seeds=list(range(get_config(profile).eval.seeds)), runs=runs, graph=graph, to_make=len(todo),
+                complete=len(runs) - len(todo), estimate_s=sum(known.values()) if known else None, unknown=len(todo) - len(known),
+                jobs=jobs, wall_s=makespan(graph, known, jobs) if known else None, measured=sum(map(len, measured.values())))
 
 def plan_lines(p: dict, # output of `plan`
                runs_root='runs') -> list:
     "The plan in words."
-    if not p['runs']: return ['plan: no registered runs behind the selected artifacts']
-    est = ('' if p['estimate_s'] is None else f", about {fmt_time(p['estimate_s'])} of training") + \
+    if not p['runs']: return ['plan: no runs behind the selected artifacts']
+    kinds = {k: sum(r['kind'] == k for r in p['runs']) for k in ('flow', 'pretrain', 'eval')}
+    est = ('' if p['estimate_s'] is None else f", about {fmt_time(p['estimate_s'])} of work"
+           + (f", {fmt_time(p['wall_s'])} with {p['jobs']} jobs at once" if p['jobs'] > 1 else '')) + \
           (f" ({p['unknown']} without a measured cost)" if p['unknown'] and p['estimate_s'] is not None else '') + \
-          (f" (no measured cost in {runs_root} yet)" if p['estimate_s'] is None and p['to_train'] else '')
-    lines = [f"plan: {len(p['runs'])} registered run(s) at {p['profile']} (seeds {','.join(map(str, p['seeds']))}): "
-             f"{p['complete']} complete in {runs_root}, {p['to_train']} to train{est}"]
+          (f" (no measured cost in {runs_root} yet)" if p['estimate_s'] is None and p['to_make'] else '')
+    lines = [f"plan: {len(p['runs'])} run(s) at {p['profile']} (seeds {','.join(map(str, p['seeds']))}; "
+             + ', '.join(f'{n} {k}' for k, n in kinds.items() if n) + f"): {p['complete']} complete in {runs_root}, {p['to_make']} to make{est}"]
     by = {}
-    for r in p['runs']: by.setdefault(r['method'], [0, 0])[0 if r['complete'] else 1] += 1
-    lines.append('      ' + ' · '.join(f'{m}: {a} complete, {b} to train' for m, (a, b) in by.items()))
+    for r in p['runs']: by.setdefault(r['method'] if r['kind'] == 'pretrain' else r['kind'], [0, 0])[0 if r['complete'] else 1] += 1
+    lines.append('      ' + ' · '.join(f'{m}: {a} complete, {b} to make' for m, (a, b) in by.items()))
     return lines
