@@ -108,8 +108,8 @@ class Job:
 
     @property
     def name(self) -> str:
-        "The folder name, and for an evaluation `<run>/eval/<protocols>-<hash>`."
-        return f'{self.dir.parent.parent.name}/eval/{self.dir.name}' if self.kind == 'eval' else self.dir.name
+        "The folder name, and for an evaluation `<run>/jobs/eval-<protocols>-<hash>`."
+        return f'{self.dir.parent.parent.name}/jobs/{self.dir.name}' if self.kind == 'eval' else self.dir.name
 
     @property
     def log(self) -> Path:
@@ -212,7 +212,7 @@ def run_job(job_dir, # a job's folder (config.yaml, job.json)
                 if f.exists(): move_aside(f)
             print(f"{'' if kind == 'pretrain' else kind + ' '}run {d.name} is damaged: {'; '.join(f'{f} {why}' for f, why in bad.items())}; "
                   "set aside (*.corrupt-*), the run is made again", flush=True)
-        if not (kind == 'pretrain' and dataset):  # a dataset factory brings its own data
+        if not (kind == 'pretrain' and dataset) and not (kind == 'flow' and cfg.flow.images):  # a dataset factory, a folder of images: no video data
             from s2vc_repro.data.datasets import ensure_data
             ensure_data(cfg, progress=progress)
         if kind == 'flow':
@@ -330,7 +330,7 @@ class RunStore:
         run = self.job(cfg)
         ecfg = cfg.replace(**eval_overrides) if eval_overrides else cfg
         h, protocols = eval_hash(ecfg, **kwargs), list((protocols,) if isinstance(protocols, str) else protocols)
-        return Job('eval', run.dir/'eval'/f"{'+'.join(protocols)}-{h}", ecfg, (run,),
+        return Job('eval', run.dir/'jobs'/f"eval-{'+'.join(protocols)}-{h}", ecfg, (run,),
                    {'run': str(run.dir), 'protocols': protocols, 'kwargs': kwargs, 'hash': h})
 
     def graph(self, jobs) -> list:

@@ -20,8 +20,8 @@ from .records import atomic_save, atomic_write, device_name, file_digest, move_a
 
 # %% auto #0
 __all__ = ['make_optimizer', 'lr_factor', 'make_scheduler', 'rng_state', 'set_rng_state', 'seed_all', 'setup_distributed',
-           'NonFiniteLossError', 'RandomClips', 'random_clips', 'TrainRun', 'setup_run', 'restore', 'save_checkpoint',
-           'train_step', 'epoch_record', 'finish', 'train', 'from_cfg_hash', 'main']
+           'NonFiniteLossError', 'RandomClips', 'random_clips', 'TrainRun', 'setup_run', 'from_cfg_hash', 'restore',
+           'save_checkpoint', 'train_step', 'epoch_record', 'finish', 'train', 'main']
 
 # %% ../nbs/08_train.ipynb #bb212d04
 def make_optimizer(params, # parameters to optimise (those with `requires_grad`)
@@ -197,6 +197,11 @@ def setup_run(cfg: Config, run_dir, # the run's configuration and folder
                     torch.amp.GradScaler('cuda', enabled=amp), amp, data)
 
 # %% ../nbs/08_train.ipynb #39726fbb
+def from_cfg_hash(d: dict) -> str:
+    "The config hash of a config stored as a dict (in a checkpoint)."
+    from s2vc_repro.config import from_dict
+    return from_dict(d).hash
+
 def restore(r: TrainRun, # the run to restore into
             ck_path, # its checkpoint (`ckpt.pt`)
            ) -> tuple[int, float]:
@@ -388,11 +393,6 @@ def train(cfg: Config, # the run's configuration
         return finish(r, wall0 + time.time() - t_start, last)
     finally:
         torch.use_deterministic_algorithms(prev_det)
-
-def from_cfg_hash(d: dict) -> str:
-    "The config hash of a config stored as a dict (in a checkpoint)."
-    from s2vc_repro.config import from_dict
-    return from_dict(d).hash
 
 # %% ../nbs/08_train.ipynb #d54ecea6
 def main(argv=None):

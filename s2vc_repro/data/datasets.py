@@ -386,9 +386,9 @@ def ensure_data(cfg, # a `s2vc_repro.config.Config` (data.dataset, data.root, sy
     "The folder of `cfg`'s dataset, generated first (under a lock) when it is the synthetic benchmark and missing."
     root = Path(cfg.data.root)
     if cfg.data.dataset.startswith('synth-'):
-        from s2vc_repro.data.synthetic import ensure_benchmark, is_complete
+        from s2vc_repro.data.synthetic import ensure_benchmark, is_complete, VARIANTS
         from s2vc_repro.records import file_lock
-        if not is_complete(root/cfg.data.dataset, cfg.synth):
+        if not all(is_complete(root/v['name'], cfg.synth) for v in VARIANTS.values()):  # both variants: evaluation reads the transfer set
             with file_lock(root/'.synth.lock', f'generating the synthetic benchmark in {root}',
                            wait=lambda who: print(f'waiting for the synthetic benchmark in {root} ({who})', flush=True)):
                 ensure_benchmark(root, cfg.synth, progress=progress)
