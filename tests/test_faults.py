@@ -279,7 +279,7 @@ SLOW = ("from pathlib import Path\nimport os, time\nPath(out_dir, 's2vc-tab2.md'
 def test_interrupted_rerun_keeps_notebook_and_index(tmp_path):
     make_notebook(tmp_path/'nbs'/'s2vc'/'s2vc-tab2.ipynb', [SLOW], PARAMS)
     args = [CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(tmp_path/'nbs'), '--results', str(tmp_path/'res'),
-            '--runs', str(tmp_path/'runs'), '--timeout', '300']
+            '--runs', str(tmp_path/'runs'), '--timeout', '300', '--no-prerun']
     env = {k: v for k, v in os.environ.items() if k != 'S2VC_TEST_SLOW'}
     r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -151,3 +151,23 @@ def test_gpu_check_says_it_needs_cuda():
     r = subprocess.run([sys.executable, str(ROOT/'benchmarks'/'gpu_check.py')], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and 'gpu_check: no CUDA device' in r.stderr and 'Traceback' not in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+# --- reproduce: the plan is what the notebooks read ----------------------------------------------------------
+
+def test_reproduce_makes_the_plan_then_the_notebook_reads_it(tmp_path):
+    "`reproduce --jobs 2` makes every planned run first; the notebook then asks for nothing beyond the plan."
+    from s2vc_repro.progress import plan
+    from s2vc_repro.reproduce import reproduce
+    kw = dict(results=tmp_path/'results', runs=tmp_path/'runs', data=tmp_path/'data', tutorials=False, site=False,
+              params={'rows': ['MoCo', 'S2VC']})
+    lines = []
+    res = reproduce('smoke', only=['bench-bias'], jobs=2, log=lines.append, **kw)
+    assert res['ok'], '\n'.join(lines)
+    man = json.loads((tmp_path/'results'/'smoke'/'manifest.json').read_text())
+    assert man['runs']['made'] == 5 and not man['runs']['failed'] and man['executor'] == {'kind': 'local', 'jobs': 2}  # flow, 2 runs, 2 evaluations
+    text = '\n'.join(lines)
+    assert text.index('plan: ') < text.index('making 5 run(s)') < text.index('[1/1] bench-bias'), text
+    p = plan('smoke', ['bench-bias'], tmp_path/'runs', tmp_path/'data', {'rows': ['MoCo', 'S2VC']})
+    assert p['to_make'] == 0 and p['complete'] == 5
+    planned = {f for j in p['graph'] if j.kind == 'eval' for f in (Path(j.spec['run'])/'eval').glob(f"*-{j.spec['hash']}.json")}
+    assert planned == set((tmp_path/'runs').glob('*/eval/*.json'))  # the notebook evaluated nothing that was not planned
