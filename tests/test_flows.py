@@ -113,6 +113,7 @@ def image_folder(root, n=40, size=8):
     "A folder of `n` random PNG images (a flow's training images that need no videos)."
     from torchvision.io import write_png
     g = torch.Generator().manual_seed(0)
+    Path(root).mkdir(parents=True, exist_ok=True)
     for i in range(n): write_png(torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g), str(Path(root)/f'im{i}.png'))
     return str(root)
 
