@@ -215,7 +215,7 @@ class Evaluation:
     seeds: str | None = None     # notebook parameter: how many of the profile's seeds (None: all)
     rows: str | None = None      # notebook parameter: the rows to run (None: every runnable row)
     datasets: str | None = None  # 'pretraining': the run's own pre-training set; None: the profile's eval.datasets
-    once: tuple = ('finetune',)  # protocols evaluated on the first seed only
+    once: tuple = ()             # protocols evaluated on the first seed only (none by default: `seeds` limits a costly one)
 
 def load_evaluations(path=None) -> dict:
     "The declared evaluations as `{artifact: [Evaluation, ...]}` (the `evaluations` of `runs.yaml`), validated."
@@ -232,7 +232,7 @@ def load_evaluations(path=None) -> dict:
             if not protos or (bad := [p for p in protos if p not in EVAL_PROTOCOLS]):
                 raise FactsError(f"{where}: protocols {list(protos)}; valid: {', '.join(EVAL_PROTOCOLS)}")
             if e.get('datasets') not in (None, 'pretraining'): raise FactsError(f"{where}: datasets {e['datasets']!r}; valid: pretraining (or leave it out)")
-            out.setdefault(aid, []).append(Evaluation(aid, protos, e.get('seeds'), e.get('rows'), e.get('datasets'), tuple(e.get('once', ('finetune',)))))
+            out.setdefault(aid, []).append(Evaluation(aid, protos, e.get('seeds'), e.get('rows'), e.get('datasets'), tuple(e.get('once', ()))))
     return out
 
 EVALUATIONS = load_evaluations()
