@@ -95,8 +95,10 @@ class PaperSetup:
         "`s2vc_repro.report.provenance` of `configs` at this profile, with the wall time so far and a setup line."
         cfgs = list(configs.values()) if isinstance(configs, dict) else list(configs)
         c = cfgs[0] if cfgs else self.base
+        ep = sorted({x.train.epochs for x in cfgs} - {0}) or [c.train.epochs]  # 0: a random-init row, said apart
         setup = (f"{c.model.backbone} (width {c.model.width}) pre-trained on {c.data.dataset}, "
-                 f"{c.data.frames}x{c.data.size}x{c.data.size} clips, {c.train.epochs} epochs")
+                 f"{c.data.frames}x{c.data.size}x{c.data.size} clips, {'/'.join(map(str, ep))} epochs"
+                 + (' (random init: 0)' if any(x.train.epochs == 0 for x in cfgs) and ep != [0] else ''))
         return provenance(self.profile, configs=configs, seeds=self.seeds if seeds is None else seeds,
                           wall_time=time.time() - self.t0, **{'setup': setup, **extra})
 

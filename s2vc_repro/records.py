@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PACKAGES', 'replacing', 'atomic_write', 'atomic_save', 'file_digest', 'move_aside', 'file_lock', 'package_versions',
-           'git_state', 'git_commit', 'device_name', 'device_info']
+__all__ = ['PACKAGES', 'OUTPUTS', 'replacing', 'atomic_write', 'atomic_save', 'file_digest', 'move_aside', 'file_lock',
+           'package_versions', 'git_state', 'git_commit', 'device_name', 'device_info']
 
 # %% ../nbs/00a_records.ipynb #765c892c
 _UMASK = os.umask(0); os.umask(_UMASK)  # read once: `os.umask` can only be read by setting it, which races with other threads
@@ -102,20 +102,23 @@ def package_versions(dists=PACKAGES, # distribution names
         except metadata.PackageNotFoundError: out[d] = None
     return out
 
+OUTPUTS = ('results/',)  # folders a reproduction writes into: their changes do not make the code dirty
+
 def git_state(path: str|Path|None=None, # a folder inside the repository; None: this package's folder
              ) -> dict|None:
-    "The commit of the git repository holding `path` and whether tracked files have changed (None outside git)."
+    "The commit of the git repository holding `path` and whether tracked files outside `OUTPUTS` have changed (None outside git)."
     path = Path(path) if path is not None else Path(__file__).resolve().parent if '__file__' in globals() else Path.cwd()
     def git(*a): return subprocess.run(['git', '-C', str(path), *a], capture_output=True, text=True, timeout=30)
     try:
         r = git('rev-parse', 'HEAD')
         if r.returncode: return None
-        return dict(commit=r.stdout.strip(), dirty=bool(git('status', '--porcelain', '--untracked-files=no').stdout.strip()))
+        changed = [l[3:] for l in git('status', '--porcelain', '--untracked-files=no').stdout.splitlines()]  # paths from the repository root
+        return dict(commit=r.stdout.strip(), dirty=any(not p.strip('"').startswith(OUTPUTS) for p in changed))
     except (OSError, subprocess.SubprocessError): return None
 
 def git_commit(path: str|Path|None=None, # a folder inside the repository; None: this package's folder
               ) -> str:
-    "The commit as one string: the hash, '+dirty' when tracked files changed, 'unknown' outside git."
+    "The commit as one string: the hash, '+dirty' when tracked files (outside `OUTPUTS`) changed, 'unknown' outside git."
     g = git_state(path)
     return 'unknown' if g is None else g['commit'] + ('+dirty' if g['dirty'] else '')
 
