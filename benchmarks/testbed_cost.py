@@ -13,7 +13,6 @@ import pandas as pd, torch
 from s2vc_repro.config import get_config
 from s2vc_repro.runs import RunStore
 from s2vc_repro.data.synthetic import ensure_benchmark
-from s2vc_repro.flows import flow_run_dir
 
 ROWS = {  # bench-bias row -> overrides (the rows of nbs/papers/bench/bench-bias.ipynb)
     'MoCo': {'method.name': 'moco'},
@@ -56,7 +55,7 @@ def main():
     print(f"\nprofile {a.profile}, seed {a.seed}, torch threads {torch.get_num_threads()}, store {a.runs}")
     print(df.to_string(index=False))
     if 'S2VC' in a.rows:
-        fd = flow_run_dir(base.replace(**ROWS['S2VC']), store.root)/'done.json'
+        fd = store.flow_dir(base.replace(**ROWS['S2VC']))/'done.json'
         if fd.exists(): print(f"flow (once per profile): {json.loads(fd.read_text())['wall_time']:.1f} s")
     targets = [('MoCo pretraining <= 60 s', float(moco.iloc[0]) <= 60 if len(moco) else None)]
     if 'x MoCo' in df: targets.append(('every other method <= 4x MoCo', bool((df['x MoCo'] <= 4).all())))

@@ -27,7 +27,7 @@ from s2vc_repro.data.synthetic import ensure_benchmark
 from s2vc_repro.methods.base import build_method
 from s2vc_repro.methods.dclr import dclr_views
 from s2vc_repro.methods.s2vc import suppress
-from s2vc_repro.flows import load_flow, flow_run_dir
+from s2vc_repro.flows import load_flow
 from s2vc_repro.runs import RunStore, load_backbone
 from s2vc_repro.records import atomic_write, git_commit
 sys.path.insert(0, str(Path(__file__).parent))
@@ -47,7 +47,7 @@ def s2vc_check(cfg, store, n):
     "Scene probe on plain vs motion-preserved key clips, and the flow band's share of the frame-difference energy."
     cfg = cfg.replace(**{'method.name': 's2vc'})
     store.pretrain(cfg)  # trains the profile's flow first, if needed
-    flow = load_flow(flow_run_dir(cfg, store.root)/'flow.pt', cfg.flow)
+    flow = load_flow(store.flow_dir(cfg)/'flow.pt', cfg.flow)
     ds = build_dataset(cfg, 'train', mode='train'); n = min(n, len(ds))
     key = ClipAugment(cfg.aug, cfg.data.size, normalize=False, strong=False, seed=0)(torch.stack([ds[i]['video'] for i in range(n)]))
     fam = families(cfg, ds, n)

@@ -11,7 +11,8 @@ import argparse, json, os, tempfile, time
 from pathlib import Path
 import torch
 from s2vc_repro.config import get_config
-from s2vc_repro.train import train, prepare_data, _make_loader
+from s2vc_repro.train import train, _make_loader
+from s2vc_repro.data.datasets import ensure_data
 from s2vc_repro.methods.base import build_method
 from s2vc_repro.augment import ClipAugment
 
@@ -53,7 +54,7 @@ def main():
     over = {'data.root': a.root, 'method.name': a.method}
     if a.epochs is not None: over['train.epochs'] = a.epochs
     base = get_config(a.profile, over)
-    t0 = time.time(); prepare_data(base); print(f'data ready in {time.time() - t0:.1f}s ({base.data.dataset} under {a.root})')
+    t0 = time.time(); ensure_data(base); print(f'data ready in {time.time() - t0:.1f}s ({base.data.dataset} under {a.root})')
     print(f'torch threads: {torch.get_num_threads()}, cpu cores: {os.cpu_count()}, cuda: {torch.cuda.is_available()}')
     rows = []
     for w in a.workers:

@@ -71,6 +71,12 @@ def cmd_evaluate(args) -> int:
     print(json.dumps(metrics, indent=1, default=str))
     return 0
 
+def _slurm_options(args) -> dict:
+    "The `SlurmExecutor` options of `reproduce --executor slurm`."
+    opts = dict(partition=args.partition, gpus_per_job=args.gpus_per_job, time_min=args.time, account=args.account,
+                cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb)
+    return {k: v for k, v in opts.items() if v is not None}
+
 def cmd_reproduce(args) -> int:
     "Run the paper notebooks of a profile into results/<profile>/."
     from s2vc_repro import reproduce as R
@@ -78,6 +84,10 @@ def cmd_reproduce(args) -> int:
         found = {i: nb.path for nb in R.find_notebooks(args.notebooks) for i in nb.ids}
         for i, a in R.ARTIFACTS.items(): print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
         return 0
+    if args.jobs < 1: raise UsageError(f'--jobs must be >= 1, got {args.jobs}')
+    if args.executor != 'slurm' and (given := [o for o, v in (('--partition', args.partition), ('--gpus-per-job', args.gpus_per_job), ('--time', args.time),
+                                                              ('--account', args.account)) if v is not None]):
+        raise UsageError(f"{', '.join(given)} apply to --executor slurm only")
     timeout = -1 if args.timeout is None else (None if args.timeout <= 0 else args.timeout)
     import signal
     def stop(signum, frame): raise KeyboardInterrupt(f'signal {signum}')
@@ -85,7 +95,8 @@ def cmd_reproduce(args) -> int:
     res = R.reproduce(args.profile, only=args.only, results=args.results, notebooks=args.notebooks, runs=args.runs,
                       data=args.data, timeout=timeout, dry_run=args.dry_run, progress=args.progress, log_output=args.verbose,
                       params=parse_sets(args.param), log=lambda s: print(s, flush=True), quiet=args.quiet,
-                      tutorials=False if args.no_tutorials else None, site=not args.no_site)
+                      tutorials=False if args.no_tutorials else None, site=not args.no_site,
+                      executor=args.executor, jobs=args.jobs, slurm=_slurm_options(args), prerun=not args.no_prerun)
     return 0 if res['ok'] else 1
 
 def cmd_site(args) -> int:
@@ -148,6 +159,8 @@ _EPILOG = """examples:
   s2vc-repro pretrain --method s2vc --profile mini --set train.epochs=3
   s2vc-repro reproduce --profile mini --only s2vc-tab1 dsm
   s2vc-repro reproduce --profile paper --dry-run
+  s2vc-repro reproduce --profile paper --jobs 8
+  s2vc-repro reproduce --profile paper --executor slurm --partition gpu --gpus-per-job 1 --time 720
   s2vc-repro site --profile mini
   s2vc-repro config show --profile paper --set train.lr=0.01"""
 
@@ -206,6 +219,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' cell output")
     p.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
                    help="extra notebook parameter, value read as YAML (repeatable), e.g. --param \"rows=[MoCo, S2VC]\"")
+    g = p.add_argument_group('making the runs', 'Every run the notebooks read is planned first and made before they run, by one executor '
+                             '(the config and the results do not depend on it).')
+    g.add_argument('--executor', choices=['local', 'slurm'], default='local', help='local: this machine; slurm: one Slurm job per run, through submitit (default: local)')
+    g.add_argument('--jobs', type=int, default=1, metavar='N', help='local: runs made at once, a GPU each when there are GPUs, else a share of the CPU threads (default: 1)')
+    g.add_argument('--partition', metavar='NAME', help='slurm: partition')
+    g.add_argument('--gpus-per-job', type=int, metavar='N', help='slurm: GPUs of a pre-training job (DDP through torchrun when > 1; default: 0, CPU)')
+    g.add_argument('--time', type=int, metavar='MIN', help='slurm: time limit per job in minutes; a job that reaches it is requeued and resumes (default: 1440)')
+    g.add_argument('--account', metavar='NAME', help='slurm: account')
+    g.add_argument('--cpus-per-job', type=int, metavar='N', help="slurm: CPUs per job (default: the cluster's)")
+    g.add_argument('--mem-gb', type=float, metavar='GB', help="slurm: memory per job (default: the cluster's)")
+    g.add_argument('--no-prerun', action='store_true', help='do not make the planned runs first: each notebook makes what it asks for, when it asks')
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser('site', help='render results/<profile>/ as static HTML (tables, figures, claims, executed notebooks)')

@@ -12,7 +12,7 @@ from pathlib import Path
 __all__ = ['DATASETS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'METHODS', 'BACKBONES', 'SUPPRESSIONS', 'DSM_NEGATIVES', 'RANGES',
            'RELATIONS', 'PAPER_SCALES', 'MINI', 'PROFILES', 'ConfigError', 'Registry', 'SynthCfg', 'DataCfg', 'AugCfg',
            'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg', 'DSMCfg', 'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config',
-           'from_dict', 'validate', 'Scale', 'scale_videos', 'scale_epochs', 'scale_momentum', 'get_config',
+           'from_dict', 'validate', 'Scale', 'scale_videos', 'scale_epochs', 'scale_momentum', 'get_config', 'key_hash',
            'config_hash', 'to_yaml', 'load_config']
 
 # %% ../nbs/00_config.ipynb #75612b49
@@ -462,10 +462,22 @@ def _hashable(obj, method: str | None = None):
     if isinstance(obj, (tuple, list)): return [_hashable(o) for o in obj]
     return obj
 
+def _json_default(o):
+    "How a value JSON does not know enters a key: sets as sorted lists, anything else (a function, a class) by its name."
+    if isinstance(o, (set, frozenset)): return sorted(o)
+    return getattr(o, '__qualname__', type(o).__name__)
+
+def key_hash(key, # JSON-able data: what determines a run (a config's values, a flow's key, an evaluation's settings)
+             n: int = 12, # hex digits kept
+             compact: bool = True, # JSON without spaces; False: Python's default separators (how flow and evaluation keys were first hashed)
+            ) -> str:
+    "The short SHA-256 of `key`'s canonical JSON (sorted keys): the one hash that names every run of the store."
+    blob = json.dumps(key, sort_keys=True, separators=(',', ':') if compact else (', ', ': '), default=_json_default)
+    return hashlib.sha256(blob.encode()).hexdigest()[:n]
+
 def config_hash(cfg: Config, n: int = 12) -> str:
     "A stable short hash of the result-relevant values of `cfg`."
-    blob = json.dumps(_hashable(cfg, cfg.method.name), sort_keys=True, separators=(',', ':'))
-    return hashlib.sha256(blob.encode()).hexdigest()[:n]
+    return key_hash(_hashable(cfg, cfg.method.name), n)
 
 # %% ../nbs/00_config.ipynb #edf5af8e
 def to_yaml(cfg: Config) -> str:

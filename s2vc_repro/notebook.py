@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 from .config import Config, get_config
-from .papers import artifact_runs, run_config, PAPER_RUNS
+from .papers import artifact_runs, run_config, PAPER_RUNS, EVALUATIONS
 from .report import provenance
 
 # %% auto #0
@@ -53,32 +53,41 @@ class PaperSetup:
         "The config of `run` at this profile, on this data root."
         return run_config(run, self.profile, {'data.root': str(self.data_root), 'train.seed': seed, **(overrides or {})})
 
-    def runnable(self, artifact: str, rows=None) -> dict:
+    def runnable(self, artifact: str, rows=None, quiet: bool = False) -> dict:
         "`{row: run}` of the rows of `artifact` whose method is registered (and in `rows`, if given); the others are printed."
         from s2vc_repro.config import METHODS
         if rows is not None and (bad := set(rows) - set(self.rows(artifact))):
             raise ValueError(f"unknown rows of {artifact}: {sorted(bad)}; valid rows: {list(self.rows(artifact))}")
         out = {r: n for r, n in self.rows(artifact).items() if PAPER_RUNS[n].method in METHODS and (rows is None or r in rows)}
-        if skipped := [r for r in self.rows(artifact) if r not in out]: print(f'{artifact}: not run: {skipped}')
+        if (skipped := [r for r in self.rows(artifact) if r not in out]) and not quiet: print(f'{artifact}: not run: {skipped}')
         return out
 
-    def evaluate(self, artifact: str, # an artifact ID with registered rows
-                 protocols=('linear', 'retrieval'), # evaluation protocols
-                 seeds=None, # seeds (default: the profile's)
-                 once=(), # protocols evaluated on the first seed only (e.g. ('finetune',), the costliest)
-                 rows=None, # rows to run (default: every runnable row)
-                 columns=paper_columns, # metrics dict -> {column: value}
-                 **kwargs, # passed to `RunStore.evaluate` (e.g. datasets=)
-                ) -> pd.DataFrame:
-        "Every row of `artifact` evaluated over the seeds: a long frame row, column, seed, value, config_hash."
-        seeds = self.seeds if seeds is None else list(seeds)
+    def requests(self, artifact: str, # an artifact with declared evaluations (`s2vc_repro.papers.EVALUATIONS`)
+                 quiet: bool = True, # do not print the rows left out
+                 **params, # the notebook's parameters that the declarations name (e.g. rows=, finetune_seeds=)
+                ) -> list:
+        "What the notebook of `artifact` evaluates: dicts of row, run, seed, cfg, protocols, kwargs (the planner of `reproduce` reads the same)."
+        if artifact not in EVALUATIONS: raise ValueError(f"no declared evaluations for {artifact!r}; declared: {', '.join(EVALUATIONS)} (runs.yaml, `evaluations`)")
         out = []
-        for row, run in self.runnable(artifact, rows).items():
-            for s in seeds:
-                cfg = self.config(run, s)
-                protos = tuple(p for p in protocols if p not in once or s == seeds[0])
-                for col, val in columns(self.store.evaluate(cfg, protos, **kwargs)).items():
-                    out.append(dict(row=row, column=col, seed=s, value=val, config_hash=cfg.hash, run=run))
+        for ev in EVALUATIONS[artifact]:
+            seeds = self.seeds[:params.get(ev.seeds)] if ev.seeds else self.seeds
+            for row, run in self.runnable(artifact, params.get(ev.rows) if ev.rows else None, quiet).items():
+                for s in seeds:
+                    cfg = self.config(run, s)
+                    protos = tuple(p for p in ev.protocols if p not in ev.once or s == seeds[0])
+                    kw = {'datasets': (cfg.data.dataset,)} if ev.datasets == 'pretraining' else {}
+                    if protos: out.append(dict(row=row, run=run, seed=s, cfg=cfg, protocols=protos, kwargs=kw))
+        return out
+
+    def evaluate(self, artifact: str, # an artifact with declared evaluations
+                 columns=paper_columns, # metrics dict -> {column: value}
+                 **params, # the notebook's parameters the declarations name (e.g. rows=rows, finetune_seeds=finetune_seeds)
+                ) -> pd.DataFrame:
+        "Every declared evaluation of `artifact`: a long frame row, column, seed, value, config_hash, run."
+        out = []
+        for q in self.requests(artifact, quiet=False, **params):
+            for col, val in columns(self.store.evaluate(q['cfg'], q['protocols'], **q['kwargs'])).items():
+                out.append(dict(row=q['row'], column=col, seed=q['seed'], value=val, config_hash=q['cfg'].hash, run=q['run']))
         return pd.DataFrame(out, columns=['row', 'column', 'seed', 'value', 'config_hash', 'run'])
 
     def provenance(self, configs, seeds=None, **extra) -> dict:
@@ -110,7 +119,6 @@ def paper_setup(profile: str = 'smoke', # the profile: 'smoke', 'mini' or 'paper
                 out_dir=None, # results folder (None: a temporary folder)
                 runs_dir=None, # run store root (None: a temporary folder)
                 data_root=None, # dataset root (None: a temporary folder)
-                benchmark: bool = True, # generate the synthetic benchmark when the profile's dataset is synthetic
                ) -> PaperSetup:
     "The store, folders, base config and seeds a paper notebook works with at `profile`."
     from s2vc_repro.runs import RunStore
@@ -121,9 +129,6 @@ def paper_setup(profile: str = 'smoke', # the profile: 'smoke', 'mini' or 'paper
         return tmp/name
     out_dir, runs_dir = Path(out_dir or scratch('results')), Path(runs_dir or scratch('runs'))
     data_root = Path(data_root or scratch('data'))
-    base = get_config(profile, {'data.root': str(data_root)})
-    if benchmark and base.data.dataset.startswith('synth'):
-        from s2vc_repro.data.synthetic import ensure_benchmark
-        ensure_benchmark(base.data.root, base.synth)
+    base = get_config(profile, {'data.root': str(data_root)})  # the data is made by the runs that read it (`ensure_data`)
     out_dir.mkdir(parents=True, exist_ok=True)
     return PaperSetup(profile, out_dir, runs_dir, data_root, RunStore(runs_dir), base, list(range(base.eval.seeds)))

@@ -13,11 +13,11 @@ import yaml
 from .config import Config, ConfigError, get_config, METHODS, PROFILES
 
 # %% auto #0
-__all__ = ['FACTS', 'PAPERS', 'ARTIFACT_KINDS', 'ARTIFACTS', 'KINDS', 'PAPER_RUNS', 'RELATIONS', 'CLAIMS', 'FactsError',
-           'load_papers', 'Artifact', 'load_inventory', 'check_artifact', 'load_reported', 'reported',
-           'reported_artifacts', 'layout', 'row_labels', 'PaperRun', 'load_runs', 'run_config', 'profile_configs',
-           'paper_configs', 'artifact_runs', 'Expr', 'v', 'Among', 'Claim', 'parse_expr', 'parse_test', 'load_claims',
-           'claims_table']
+__all__ = ['FACTS', 'PAPERS', 'ARTIFACT_KINDS', 'ARTIFACTS', 'KINDS', 'PAPER_RUNS', 'EVAL_PROTOCOLS', 'EVALUATIONS', 'RELATIONS',
+           'CLAIMS', 'FactsError', 'load_papers', 'Artifact', 'load_inventory', 'check_artifact', 'load_reported',
+           'reported', 'reported_artifacts', 'layout', 'row_labels', 'PaperRun', 'load_runs', 'run_config',
+           'profile_configs', 'paper_configs', 'artifact_runs', 'Evaluation', 'load_evaluations', 'Expr', 'v', 'Among',
+           'Claim', 'parse_expr', 'parse_test', 'load_claims', 'claims_table']
 
 # %% ../nbs/00b_papers.ipynb #4b2bacbe
 FACTS = Path(importlib.util.find_spec('s2vc_repro').origin).parent/'paper_facts'  # the folder of the data files
@@ -204,6 +204,40 @@ def artifact_runs(artifact: str, # an inventory ID
     "The registered rows of `artifact` and the run producing each: `{row: run name}`, in the file's order."
     check_artifact(artifact)
     return {row: r.name for r in PAPER_RUNS.values() for row in r.rows.get(artifact, ())}
+
+# %% ../nbs/00b_papers.ipynb #cfdace66
+EVAL_PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune')  # `s2vc_repro.evaluate.PROTOCOLS`
+_EVAL_KEYS = ('protocols', 'seeds', 'rows', 'datasets', 'once')
+
+@dataclass(frozen=True)
+class Evaluation:
+    "What a paper notebook evaluates for an artifact: protocols, over some seeds of some rows, on some datasets."
+    artifact: str                # inventory ID
+    protocols: tuple             # evaluation protocols
+    seeds: str | None = None     # notebook parameter: how many of the profile's seeds (None: all)
+    rows: str | None = None      # notebook parameter: the rows to run (None: every runnable row)
+    datasets: str | None = None  # 'pretraining': the run's own pre-training set; None: the profile's eval.datasets
+    once: tuple = ()             # protocols evaluated on the first seed only (none by default: `seeds` limits a costly one)
+
+def load_evaluations(path=None) -> dict:
+    "The declared evaluations as `{artifact: [Evaluation, ...]}` (the `evaluations` of `runs.yaml`), validated."
+    path = Path(path or FACTS/'runs.yaml')
+    doc = yaml.safe_load(path.read_text()) or {}
+    out = {}
+    for aid, evs in (doc.get('evaluations') or {}).items():
+        where = f'{path}: evaluations of {aid}'
+        if aid not in ARTIFACTS: raise FactsError(f"{where}: {aid!r} is not an inventory ID")
+        for e in (evs if isinstance(evs, list) else [evs]):
+            if not isinstance(e, dict) or (extra := set(e) - set(_EVAL_KEYS)):
+                raise FactsError(f"{where}: expected mappings with keys among {', '.join(_EVAL_KEYS)}, got {e!r}")
+            protos = tuple(e.get('protocols') or ())
+            if not protos or (bad := [p for p in protos if p not in EVAL_PROTOCOLS]):
+                raise FactsError(f"{where}: protocols {list(protos)}; valid: {', '.join(EVAL_PROTOCOLS)}")
+            if e.get('datasets') not in (None, 'pretraining'): raise FactsError(f"{where}: datasets {e['datasets']!r}; valid: pretraining (or leave it out)")
+            out.setdefault(aid, []).append(Evaluation(aid, protos, e.get('seeds'), e.get('rows'), e.get('datasets'), tuple(e.get('once', ()))))
+    return out
+
+EVALUATIONS = load_evaluations()
 
 # %% ../nbs/00b_papers.ipynb #f831c625
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from importlib import metadata
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PACKAGES', 'OUTPUTS', 'replacing', 'atomic_write', 'atomic_save', 'file_digest', 'move_aside', 'package_versions',
-           'git_state', 'git_commit', 'device_name', 'device_info']
+__all__ = ['PACKAGES', 'OUTPUTS', 'replacing', 'atomic_write', 'atomic_save', 'file_digest', 'move_aside', 'file_lock',
+           'package_versions', 'git_state', 'git_commit', 'device_name', 'device_info']
 
 # %% ../nbs/00a_records.ipynb #765c892c
 _UMASK = os.umask(0); os.umask(_UMASK)  # read once: `os.umask` can only be read by setting it, which races with other threads
@@ -69,6 +69,25 @@ def move_aside(path: str|Path, # a damaged file or folder
     while new.exists(): new, k = path.with_name(f'{path.name}.{tag}-{stamp}-{k}'), k + 1
     os.replace(path, new)
     return new
+
+# %% ../nbs/00a_records.ipynb #845037af
+@contextlib.contextmanager
+def file_lock(path: str|Path, # the lock file (created, with its folder)
+              what: str = '', # what is being made, written into the file for whoever waits
+              wait=None, # called with the holder's line when the lock is taken by someone else (None: wait silently)
+             ):
+    "Hold an exclusive lock on `path` for the block, between threads, processes and machines sharing the folder."
+    import fcntl, socket
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a+') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if wait is not None: f.seek(0); wait(f.read().strip() or 'another process')
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0); f.truncate(); f.write(f'{socket.gethostname()} pid {os.getpid()} {what}'.strip() + '\n'); f.flush()
+            yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/00a_records.ipynb #a3a861a4
 PACKAGES = ('s2vc_repro', 'torch', 'torchvision', 'numpy', 'pandas', 'scikit-learn', 'FrEIA', 'decord',

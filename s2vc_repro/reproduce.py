@@ -16,8 +16,8 @@ from .progress import Progress, plan, plan_lines
 # %% auto #0
 __all__ = ['NOTEBOOK_PARAMS', 'DEFAULT_TIMEOUT', 'OUTPUT_EXTS', 'ArtifactError', 'resolve_ids', 'PaperNotebook', 'notebook_ids',
            'default_notebooks_dir', 'find_notebooks', 'make_notebook', 'run_notebook', 'load_manifest',
-           'artifact_files', 'recorded_provenance', 'artifact_statuses', 'render_index', 'reproduce', 'random_batch',
-           'dry_run_step', 'check_configs']
+           'artifact_files', 'recorded_provenance', 'artifact_statuses', 'render_index', 'make_runs', 'reproduce',
+           'random_batch', 'dry_run_step', 'check_configs']
 
 # %% ../nbs/12_reproduce.ipynb #e65a47f5
 class ArtifactError(ValueError):
@@ -228,6 +228,27 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
         lines.append('')
     return '\n'.join(lines)
 
+# %% ../nbs/12_reproduce.ipynb #d2a9056e
+def make_runs(graph: list, # the planned jobs (`s2vc_repro.progress.plan(...)['graph']`)
+              runs, # the run store root
+              exec_spec: dict, # the executor: {'kind': 'local', 'jobs': N} or {'kind': 'slurm', **SlurmExecutor options}
+              say=print, # where progress lines go
+              quiet: bool = False, # no live progress line
+             ) -> dict:
+    "Make every run of a planned job graph that must run, with the executor `exec_spec` describes; a summary (made, failed, wall time)."
+    from s2vc_repro.executors import make_executor
+    from s2vc_repro.runs import RunStore
+    ex = make_executor(**{**exec_spec, 'log': say})
+    store = RunStore(runs, echo=False, executor=ex)
+    say(f"making {len(store.todo(graph))} run(s) with the {exec_spec['kind']} executor"
+        + (f", {exec_spec.get('jobs', 1)} at a time" if exec_spec['kind'] == 'local' else ''))
+    t0 = time.time()
+    with Progress('[runs]', runs, log=say, quiet=quiet): res = ex.run(graph, store)
+    failed = {n: _first_line(e) for n, e in res.items() if e is not None}
+    say(f"      {len(res) - len(failed)} made, {len(failed)} failed in {time.time() - t0:.1f} s"
+        + (f"; first: {next(iter(failed.values()))} (the notebooks that need it report it)" if failed else ''))
+    return dict(made=len(res) - len(failed), failed=failed, wall_s=round(time.time() - t0, 2))
+
 # %% ../nbs/12_reproduce.ipynb #db52e2e5
 def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
               only=None, # IDs / paper names / globs to reproduce (all when empty)
@@ -244,6 +265,10 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
               quiet: bool = False, # no plan, no live progress, no line per notebook: only the summary
               tutorials=None, # folder of tutorial notebooks run after the papers (default: `nbs/tutorials`, when `only` is empty); False: none
               site: bool = True, # render `results/<profile>/site/` at the end (`s2vc_repro.site`)
+              executor: str = 'local', # what makes the runs: 'local' (this machine) or 'slurm'
+              jobs: int = 1, # local: runs made at once (a GPU each when there are GPUs, else a share of the CPU threads)
+              slurm: dict | None = None, # slurm: `SlurmExecutor` options (partition, gpus_per_job, time_min, account, ...)
+              prerun: bool = True, # make every planned run before the notebooks (False: each notebook makes what it asks for, when it asks)
              ) -> dict:
     "Run the paper notebooks of `profile` and write `results/<profile>/`; returns a summary with `ok`."
     say = (lambda s: None) if quiet else log
@@ -259,6 +284,9 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
     params = dict(profile=profile, out_dir=str(out_dir.resolve()), runs_dir=str(Path(runs).resolve()),
                   data_root=str(Path(data or cfg.data.root).resolve()), **(params or {}))
     if only and missing: log(f"not yet implemented (no notebook): {', '.join(missing)}")
+    from s2vc_repro.executors import make_executor
+    exec_spec = dict(kind=executor, **({'jobs': jobs} if executor == 'local' else (slurm or {})))
+    make_executor(**exec_spec)  # bad options fail here, before anything runs
     if dry_run:
         log(f'dry run: {len(todo)} notebook(s) would run with ' + ', '.join(f'{k}={v!r}' for k, v in params.items()))
         for nb in todo: log(f"  {nb.path}  ->  {', '.join(nb.ids)}")
@@ -280,7 +308,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
         st = artifact_statuses(found, recorded)
         man = dict(profile=profile, profile_config_hash=cfg.hash, command=' '.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                    started=started, finished=now, wall_s=round(time.time() - t_start, 2), parameters=params,
-                   timeout_s=timeout, **prov, notebooks=runs_log, tutorials=tut_log, artifacts=st)
+                   timeout_s=timeout, **prov, executor=exec_spec, runs=made, notebooks=runs_log, tutorials=tut_log, artifacts=st)
         try:
             from s2vc_repro.report import write_claims
             write_claims(out_dir, provenance=dict(profile=profile, git_commit=(prov['git'] or {}).get('commit'), written_utc=now))
@@ -289,12 +317,17 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
         atomic_write(out_dir/'index.md', render_index(out_dir, profile, st, dict(finished=now, git=prov['git']), tut_log))
         return st
 
-    for p in (out_dir/'notebooks').glob('.*.partial.ipynb'): p.unlink(missing_ok=True)  # left by a killed run
+    for f in (out_dir/'notebooks').glob('.*.partial.ipynb'): f.unlink(missing_ok=True)  # left by a killed run
+    made = None
     write()
+    p = None
     try:
-        for line in plan_lines(plan(profile, [i for nb in todo for i in nb.ids], runs), runs): say(line)
+        p = plan(profile, [i for nb in todo for i in nb.ids], runs, params['data_root'], params, jobs if executor == 'local' else 1)
+        for line in plan_lines(p, runs): say(line)
     except Exception as e: say(f'plan: not available ({_first_line(e)})')
+    made = make_runs(p['graph'], runs, exec_spec, say, quiet or progress) if prerun and p and p['to_make'] else None
     say(f'{len(todo)} notebook(s)' + (f' and {len(tuts)} tutorial(s)' if tuts else '') + f' -> {out_dir}')
+    os.environ['S2VC_EXECUTOR'], env_before = json.dumps(exec_spec), os.environ.get('S2VC_EXECUTOR')  # the notebooks' stores use it too
     for k, nb in enumerate(todo, 1):
         label = f"[{k}/{len(todo)}] {', '.join(nb.ids)}"
         say(f'{label}  ({nb.path})')
@@ -321,6 +354,8 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
         tut_log.append(dict(notebook=str(t), executed=f'notebooks/tutorials/{t.name}', **res))
         say(f"      {res['status']} in {res['wall_s']:.1f} s" + (f": {res['error']}" if res['error'] else ''))
         write()
+    if env_before is None: os.environ.pop('S2VC_EXECUTOR', None)
+    else: os.environ['S2VC_EXECUTOR'] = env_before
     st = write()
     ran = {i for nb in todo for i in nb.ids}
     failed = [i for i in ran if st[i]['status'] == 'failed']
@@ -354,7 +389,7 @@ def dry_run_step(cfg: Config, batch_size: int = 2) -> dict:
     import torch
     from s2vc_repro.methods.base import build_method, method_class
     from s2vc_repro.augment import ClipAugment
-    from s2vc_repro.train import make_optimizer
+    from s2vc_repro.train import make_optimizer, train_step
     cfg = cfg.replace(**{'train.batch_size': batch_size, 'train.amp': False})
     torch.manual_seed(cfg.train.seed)
     t0 = time.time()
@@ -366,11 +401,7 @@ def dry_run_step(cfg: Config, batch_size: int = 2) -> dict:
     if batch is None: batch = random_batch(cfg, mode, batch_size)
     opt = make_optimizer(method.parameters(), cfg.train)
     method.train()
-    out = method.training_step(batch, aug)
-    loss = out['loss']
-    if not torch.isfinite(loss): raise FloatingPointError(f'loss is {loss.item()}')
-    opt.zero_grad(); loss.backward(); opt.step()
-    if hasattr(method, 'after_step'): method.after_step()
+    loss = train_step(method, batch, aug, opt)['loss']  # the training loop's own step
     return dict(loss=round(float(loss.detach()), 4), seconds=round(time.time() - t0, 2), data=data,
                 params_m=round(sum(p.numel() for p in method.parameters()) / 1e6, 2))
 

@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_train.ipynb #fa85ab19
 from __future__ import annotations
-import json, math, os, random, signal, sys, time, platform
+import contextlib, json, math, os, random, signal, sys, time, platform
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
@@ -19,7 +20,8 @@ from .records import atomic_save, atomic_write, device_name, file_digest, move_a
 
 # %% auto #0
 __all__ = ['make_optimizer', 'lr_factor', 'make_scheduler', 'rng_state', 'set_rng_state', 'seed_all', 'setup_distributed',
-           'NonFiniteLossError', 'RandomClips', 'random_clips', 'prepare_data', 'train', 'from_cfg_hash', 'main']
+           'NonFiniteLossError', 'RandomClips', 'random_clips', 'TrainRun', 'setup_run', 'from_cfg_hash', 'restore',
+           'save_checkpoint', 'train_step', 'epoch_record', 'finish', 'train', 'main']
 
 # %% ../nbs/08_train.ipynb #bb212d04
 def make_optimizer(params, # parameters to optimise (those with `requires_grad`)
@@ -133,13 +135,6 @@ def _worker_init(worker_id: int):
     s = torch.initial_seed() % 2**32
     np.random.seed(s); random.seed(s)
 
-def prepare_data(cfg, rank: int = 0, world: int = 1):
-    "Generate the synthetic benchmark under `cfg.data.root` when the run uses it and it is missing (rank 0; others wait)."
-    if cfg.data.dataset.startswith('synth-') and rank == 0:
-        from s2vc_repro.data.synthetic import ensure_benchmark
-        ensure_benchmark(cfg.data.root, cfg.synth)
-    if world > 1: dist.barrier()
-
 def _data_record(cfg, ds, keep: int = 1000) -> dict:
     "The identity of `cfg`'s training data (`data_identity`) and the files `ds` skipped as unreadable (the first `keep` named)."
     from s2vc_repro.data.datasets import data_identity
@@ -157,6 +152,211 @@ def _fault_hook(step: int):
     if k is not None and step == int(k): os.kill(os.getpid(), signal.SIGKILL)
 
 # %% ../nbs/08_train.ipynb #06b03e19
+@dataclass
+class TrainRun:
+    "Everything one training run carries from step to step."
+    cfg: Config
+    run_dir: Path
+    rank: int; world: int; device: torch.device
+    method: Method      # the method (its `backbone` is what the run trains)
+    model: nn.Module    # the method, or its DistributedDataParallel wrapper
+    ds: Dataset; loader: DataLoader; sampler: DistributedSampler
+    aug: nn.Module      # clip augmentation, on the device
+    opt: torch.optim.Optimizer; sched: object; scaler: object
+    amp: bool           # float16 autocast (GPU and `train.amp`)
+    data: dict | None   # the identity of the configured training data (None: a dataset given by the caller)
+    @property
+    def main(self) -> bool: return self.rank == 0
+
+def setup_run(cfg: Config, run_dir, # the run's configuration and folder
+              dataset=None, # training set, or a factory `(cfg, mode) -> Dataset` or 'module:function' (None: `build_dataset`)
+              method: Method | None = None, # a method instance to train (None: `build_method(cfg)`)
+              device=None, # device (None: the local GPU under torchrun / cuda if available / cpu)
+             ) -> TrainRun:
+    "Build what a run trains with: method, data, loader, augmentation, DDP, optimiser, schedule, scaler (seeded by `train.seed`)."
+    rank, world, dev = setup_distributed()
+    device = torch.device(device) if device is not None else dev
+    t = cfg.train
+    seed_all(t.seed)
+    method = (method if method is not None else build_method(cfg)).to(device)
+    data, factory = None, _dataset_factory(dataset) if not isinstance(dataset, Dataset) else None
+    if isinstance(dataset, Dataset): ds = dataset
+    elif factory is not None: ds = factory(cfg, method.data_mode)
+    else: ds = method.build_dataset(cfg); data = _data_record(cfg, ds)  # the data is there: the run store made sure of it
+    loader, sampler = _make_loader(ds, cfg, rank, world, device)
+    from s2vc_repro.augment import ClipAugment
+    aug = ClipAugment(cfg.aug, cfg.data.size).to(device)
+    model = method
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if device.type == 'cuda' else None,
+                                                    find_unused_parameters=method.find_unused_parameters)
+    opt = make_optimizer(method.parameters(), t)
+    sched = make_scheduler(opt, t, len(loader))
+    amp = bool(t.amp and device.type == 'cuda')
+    return TrainRun(cfg, Path(run_dir), rank, world, device, method, model, ds, loader, sampler, aug, opt, sched,
+                    torch.amp.GradScaler('cuda', enabled=amp), amp, data)
+
+# %% ../nbs/08_train.ipynb #39726fbb
+def from_cfg_hash(d: dict) -> str:
+    "The config hash of a config stored as a dict (in a checkpoint)."
+    from s2vc_repro.config import from_dict
+    return from_dict(d).hash
+
+def restore(r: TrainRun, # the run to restore into
+            ck_path, # its checkpoint (`ckpt.pt`)
+           ) -> tuple[int, float]:
+    "Load `ck_path` into `r` (model, optimiser, schedule, scaler, generators); `(epoch to start at, wall time so far)`, (0, 0) without a usable checkpoint."
+    ck_path, ck = Path(ck_path), None
+    if ck_path.exists():
+        try: ck = torch.load(ck_path, map_location='cpu', weights_only=True)
+        except Exception as e:
+            if not r.main: raise
+            aside = move_aside(ck_path)
+            print(f"checkpoint {ck_path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                  f"moved to {aside.name}; training starts over", file=sys.stderr, flush=True)
+    if ck is None: return 0, 0.0
+    cfg, data = r.cfg, r.data
+    if data and ck.get('data') and ck['data']['digest'] != data['digest']:
+        raise ValueError(f"{ck_path} was trained on other data ({ck['data']['videos']} videos, digest {ck['data']['digest']}) than "
+                         f"{cfg.data.dataset} under {cfg.data.root} now holds ({data['videos']} videos, digest {data['digest']}); "
+                         "start over with `--restart`, or set data.root to the data it was trained on")
+    if from_cfg_hash(ck['config']) != cfg.hash: raise ValueError(f"{ck_path} was written by another config; use a new run_dir or resume=False")
+    r.method.load_state_dict(ck['model']); r.opt.load_state_dict(ck['optimizer'])
+    r.sched.load_state_dict(ck['scheduler']); r.scaler.load_state_dict(ck['scaler'])
+    set_rng_state(ck['rng'])
+    return ck['epoch'], ck.get('wall_time', 0.0)
+
+def save_checkpoint(r: TrainRun, # the run
+                    epoch: int, # epochs done
+                    wall: float, # training seconds so far
+                   ) -> Path:
+    "Write `ckpt.pt` atomically: everything `restore` needs to go on exactly as if never stopped."
+    return atomic_save({'epoch': epoch, 'step': epoch * len(r.loader), 'model': r.method.state_dict(), 'optimizer': r.opt.state_dict(),
+                        'scheduler': r.sched.state_dict(), 'scaler': r.scaler.state_dict(), 'rng': rng_state(), 'sampler_epoch': epoch,
+                        'wall_time': wall, 'world_size': r.world, 'config': r.cfg.to_dict(), 'data': r.data}, r.run_dir/'ckpt.pt')
+
+# %% ../nbs/08_train.ipynb #2cbb732a
+def train_step(model: nn.Module, # the method (or its DDP wrapper): `model(batch, aug)` returns `dict(loss=...)`
+               batch: dict, # a collated batch (moved to `device` here)
+               aug: nn.Module, # the clip augmentation
+               opt: torch.optim.Optimizer,
+               sched=None, # per-step scheduler (None: none)
+               scaler=None, # `GradScaler` (None: plain backward)
+               clip_grad: float = 0.0, # gradient-norm clip (0: none)
+               amp: bool = False, # float16 autocast
+               device=None, # where the batch goes (None: where the model's parameters are)
+               where: str = '', # what a non-finite loss error names (epoch, step, run)
+               world: int = 1, # processes: under DDP every rank learns of a non-finite loss on any rank
+              ) -> dict:
+    "One optimiser step: forward under autocast, finiteness check, backward, clipping, optimiser and scheduler step, `after_step`."
+    method = getattr(model, 'module', model)
+    device = torch.device(device) if device is not None else next(method.parameters()).device
+    batch = to_device(batch, device)
+    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+        out = model(batch, aug)
+    loss = out['loss']
+    bad = (~torch.isfinite(loss.detach())).float().reshape(1)  # on the device (NCCL reduces device tensors)
+    if world > 1: dist.all_reduce(bad)
+    if bad.item() > 0:
+        lr, t = opt.param_groups[0]['lr'], method.cfg.train
+        raise NonFiniteLossError(
+            f"non-finite loss ({float(loss.detach()):.4g}{', or on another rank' if world > 1 else ''}){' at ' + where if where else ''}: "
+            f"lower train.lr (now {t.lr:g}) or set train.clip_grad (now {t.clip_grad:g}, e.g. 1.0), or disable train.amp if it only happens with mixed precision")
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None: scaler.scale(loss).backward()
+    else: loss.backward()
+    if clip_grad > 0:
+        if scaler is not None: scaler.unscale_(opt)
+        nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], clip_grad)
+    if scaler is not None: scaler.step(opt); scaler.update()
+    else: opt.step()
+    if sched is not None: sched.step()
+    method.after_step()
+    return out
+
+# %% ../nbs/08_train.ipynb #4d47e158
+def epoch_record(r: TrainRun, # the run
+                 epoch: int, # the epoch that ended (0-based)
+                 sums: dict, # per scalar of the method's output: its sum over the epoch's steps (tensors)
+                 n_steps: int, # steps of the epoch
+                 data_s: float, step_s: float, epoch_s: float, # seconds waiting for data, in steps, in the whole epoch
+                ) -> dict:
+    "The epoch line of `log.jsonl`: each scalar's mean over the epoch (and the ranks), learning rate, times, data-wait share, throughput."
+    means = {k: v / n_steps for k, v in sums.items()}
+    if r.world > 1:
+        vec = torch.stack([means[k] for k in sorted(means)]).to(r.device)
+        dist.all_reduce(vec); vec /= r.world
+        means = dict(zip(sorted(means), vec))
+    return {'type': 'epoch', 'epoch': epoch, 'step': (epoch + 1) * len(r.loader), **{k: float(v) for k, v in means.items()},
+            'lr': r.opt.param_groups[0]['lr'], 'epoch_time': epoch_s, 'data_wait_share': data_s / max(data_s + step_s, 1e-9),
+            'clips_per_s': n_steps * r.cfg.train.batch_size * r.world / max(epoch_s, 1e-9)}
+
+# %% ../nbs/08_train.ipynb #9575c56e
+def finish(r: TrainRun, # the run
+           wall: float, # training seconds, resumed parts included
+           last: dict | None = None, # the last epoch line (None: read from `log.jsonl`)
+          ) -> dict:
+    "The run's final record: saves `backbone.pt` and writes `done.json` (with the SHA-256 of the files it leaves) on rank 0."
+    ck_path, log_path, t = r.run_dir/'ckpt.pt', r.run_dir/'log.jsonl', r.cfg.train
+    if r.world > 1: dist.barrier()
+    epochs_log = [x for x in _read_log(log_path) if x.get('type') == 'epoch'] if r.main else []
+    done = {'epochs': t.epochs, 'steps': t.epochs * len(r.loader),
+            'final': {k: v for k, v in (epochs_log[-1] if epochs_log else (last or {})).items() if k != 'type'},
+            'wall_time': wall, 'clips_per_s': float(np.mean([x['clips_per_s'] for x in epochs_log])) if epochs_log else None,
+            'data_wait_share': float(np.mean([x['data_wait_share'] for x in epochs_log])) if epochs_log else None,
+            'config_hash': r.cfg.hash, 'method': r.cfg.method.name, 'world_size': r.world, 'device': device_name(r.device),
+            'torch': torch.__version__, 'python': platform.python_version(), 'data': r.data}
+    if r.main:
+        atomic_save(r.method.backbone.state_dict(), r.run_dir/'backbone.pt')
+        done['files'] = {p.name: file_digest(p) for p in (r.run_dir/'backbone.pt', ck_path) if p.exists()}
+        atomic_write(r.run_dir/'done.json', json.dumps(done, indent=1))
+    if r.world > 1: dist.barrier()
+    return done
+
+# %% ../nbs/08_train.ipynb #2b33cbf5
+def _start_folder(cfg: Config, run_dir: Path, resume: bool):
+    "Rank 0: start over when not resuming, refuse a folder of another config, write config.yaml."
+    if not resume:
+        for p in ('ckpt.pt', 'log.jsonl', 'done.json', 'backbone.pt'): (run_dir/p).unlink(missing_ok=True)
+    cpath = run_dir/'config.yaml'
+    if cpath.exists() and load_config(cpath).hash != cfg.hash:
+        raise ValueError(f"{run_dir} holds a run of another config (hash {load_config(cpath).hash}, not {cfg.hash}); use a new run_dir")
+    atomic_write(cpath, to_yaml(cfg))
+
+def _train_epoch(r: TrainRun, epoch: int, log, progress: bool, log_every: int) -> dict:
+    "One epoch, re-seeded from (seed, epoch, rank): its steps with their log lines, then its epoch line."
+    t, spe = r.cfg.train, len(r.loader)
+    seed_all(t.seed, epoch, r.rank)
+    r.sampler.set_epoch(epoch)
+    if hasattr(r.ds, 'set_epoch'): r.ds.set_epoch(epoch)
+    r.method.on_epoch_start(epoch)
+    sums, data_s, step_s, t_ep = {}, 0.0, 0.0, time.time()
+    bar = tqdm(total=spe, desc=f'epoch {epoch + 1}/{t.epochs}', disable=not (progress and r.main), leave=False, mininterval=1.0)
+    it, t0 = iter(r.loader), time.time()
+    for i in range(spe):
+        step = epoch * spe + i
+        _fault_hook(step)
+        batch = next(it); t1 = time.time()
+        lr = r.opt.param_groups[0]['lr']
+        out = train_step(r.model, batch, r.aug, r.opt, r.sched, r.scaler, t.clip_grad, r.amp, r.device,
+                         f'epoch {epoch + 1}, step {i + 1} (global step {step}) of {r.run_dir}', r.world)
+        t2 = time.time(); data_s += t1 - t0; step_s += t2 - t1
+        for k, v in out.items(): sums[k] = sums.get(k, 0.) + torch.as_tensor(v, device=r.device).detach().float()
+        if log is not None and ((i + 1) % log_every == 0 or i + 1 == spe):
+            rec = {'type': 'step', 'epoch': epoch, 'step': step + 1, **{k: float(torch.as_tensor(v).detach()) for k, v in out.items()},
+                   'lr': lr, 'step_time': t2 - t1, 'data_time': t1 - t0, 'clips_per_s': t.batch_size * r.world / max(t2 - t0, 1e-9)}
+            log.write(json.dumps(rec) + '\n'); log.flush(); bar.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
+        bar.update(1); t0 = time.time()
+    bar.close()
+    last = epoch_record(r, epoch, sums, spe, data_s, step_s, time.time() - t_ep)
+    if log is not None: log.write(json.dumps(last) + '\n'); log.flush()
+    if progress and r.main:
+        tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {last['loss']:.4f}, {last['clips_per_s']:.1f} clips/s, "
+                   f"data wait {100 * last['data_wait_share']:.0f}%")
+        if last['data_wait_share'] > 0.1:
+            tqdm.write(f"  {100 * last['data_wait_share']:.0f}% of the time went to waiting for data: raise data.workers (now {r.cfg.data.workers})")
+    return last
+
 def train(cfg: Config, # the run's configuration
           run_dir, # folder of the run (created); holds config, checkpoint, logs, results
           resume: bool = True, # continue from `run_dir/ckpt.pt` (a complete run is returned as is); False: start over
@@ -168,167 +368,31 @@ def train(cfg: Config, # the run's configuration
          ) -> dict:
     "Train `cfg`'s method on `cfg`'s data in `run_dir`; returns the final metrics (also in `run_dir/done.json`)."
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
-    rank, world, dev = setup_distributed()
-    device = torch.device(device) if device is not None else dev
-    main = rank == 0
-    ck_path, log_path, done_path = run_dir/'ckpt.pt', run_dir/'log.jsonl', run_dir/'done.json'
-    if resume and done_path.exists(): return json.loads(done_path.read_text())
-    if main:
-        if not resume:
-            for p in (ck_path, log_path, done_path, run_dir/'backbone.pt'): p.unlink(missing_ok=True)
-        cpath = run_dir/'config.yaml'
-        if cpath.exists() and load_config(cpath).hash != cfg.hash:
-            raise ValueError(f"{run_dir} holds a run of another config (hash {load_config(cpath).hash}, not {cfg.hash}); use a new run_dir")
-        atomic_write(cpath, to_yaml(cfg))
+    rank, world, _ = setup_distributed()
+    if resume and (run_dir/'done.json').exists(): return json.loads((run_dir/'done.json').read_text())
+    if rank == 0: _start_folder(cfg, run_dir, resume)
     if world > 1: dist.barrier()
-
-    t = cfg.train
     prev_det = torch.are_deterministic_algorithms_enabled()
-    if t.deterministic:
+    if cfg.train.deterministic:
         os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
         torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = not t.deterministic
+    torch.backends.cudnn.benchmark = not cfg.train.deterministic
     try:
-        seed_all(t.seed)
-        data = None  # what the run was trained on (the configured dataset's identity, skipped files)
-        method = method if method is not None else build_method(cfg)
-        method = method.to(device)
-        factory = _dataset_factory(dataset) if not isinstance(dataset, Dataset) else None
-        if isinstance(dataset, Dataset): ds = dataset
-        elif factory is not None: ds = factory(cfg, method.data_mode)
-        else:
-            prepare_data(cfg, rank, world)
-            ds = method.build_dataset(cfg)
-            data = _data_record(cfg, ds)
-        loader, sampler = _make_loader(ds, cfg, rank, world, device)
-        from s2vc_repro.augment import ClipAugment
-        aug = ClipAugment(cfg.aug, cfg.data.size).to(device)
-        model = method
-        if world > 1:
-            model = nn.parallel.DistributedDataParallel(method, device_ids=[device.index] if device.type == 'cuda' else None,
-                                                        find_unused_parameters=method.find_unused_parameters)
-        opt = make_optimizer(method.parameters(), t)
-        spe = len(loader)
-        sched = make_scheduler(opt, t, spe)
-        amp = bool(t.amp and device.type == 'cuda')
-        scaler = torch.amp.GradScaler('cuda', enabled=amp)
-
-        start_epoch, wall0, ck = 0, 0.0, None
-        if resume and ck_path.exists():
-            try: ck = torch.load(ck_path, map_location='cpu', weights_only=True)
-            except Exception as e:
-                if not main: raise
-                aside = move_aside(ck_path)
-                print(f"checkpoint {ck_path} cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                      f"moved to {aside.name}; training starts over", file=sys.stderr, flush=True)
-        if ck is not None:
-            if data and ck.get('data') and ck['data']['digest'] != data['digest']:
-                raise ValueError(f"{ck_path} was trained on other data ({ck['data']['videos']} videos, digest {ck['data']['digest']}) than "
-                                 f"{cfg.data.dataset} under {cfg.data.root} now holds ({data['videos']} videos, digest {data['digest']}); "
-                                 "start over with `--restart`, or set data.root to the data it was trained on")
-            if from_cfg_hash(ck['config']) != cfg.hash:
-                raise ValueError(f"{ck_path} was written by another config; use a new run_dir or resume=False")
-            method.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-            sched.load_state_dict(ck['scheduler']); scaler.load_state_dict(ck['scaler'])
-            set_rng_state(ck['rng'])
-            start_epoch, wall0 = ck['epoch'], ck.get('wall_time', 0.0)
-            if main:  # drop log lines of the epoch that was interrupted: it is replayed
-                atomic_write(log_path, ''.join(json.dumps(r) + '\n' for r in _read_log(log_path) if r['epoch'] < start_epoch))
-        elif main: log_path.unlink(missing_ok=True)
-
-        log = open(log_path, 'a') if main else None
-        def emit(rec):
-            if log: log.write(json.dumps(rec) + '\n'); log.flush()
-
+        r = setup_run(cfg, run_dir, dataset, method, device)
+        start, wall0 = restore(r, run_dir/'ckpt.pt') if resume else (0, 0.0)
+        log_path = run_dir/'log.jsonl'
+        if r.main and start: atomic_write(log_path, ''.join(json.dumps(x) + '\n' for x in _read_log(log_path) if x['epoch'] < start))  # the interrupted epoch is replayed
+        elif r.main: log_path.unlink(missing_ok=True)
+        if cfg.train.epochs == 0 and r.main: print('train.epochs=0: no training step; the backbone keeps its random initialisation', flush=True)
         t_start, last = time.time(), {}
-        if t.epochs == 0 and main: print('train.epochs=0: no training step; the backbone keeps its random initialisation', flush=True)
-        method.train()
-        for epoch in range(start_epoch, t.epochs):
-            seed_all(t.seed, epoch, rank)
-            sampler.set_epoch(epoch)
-            if hasattr(ds, 'set_epoch'): ds.set_epoch(epoch)
-            method.on_epoch_start(epoch)
-            sums, n_steps, data_s, step_s, t_ep = {}, 0, 0.0, 0.0, time.time()
-            bar = tqdm(total=spe, desc=f'epoch {epoch + 1}/{t.epochs}', disable=not (progress and main), leave=False, mininterval=1.0)
-            it, t0 = iter(loader), time.time()
-            for i in range(spe):
-                step = epoch * spe + i
-                _fault_hook(step)
-                batch = next(it)
-                t1 = time.time()
-                batch = to_device(batch, device)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                    out = model(batch, aug)
-                loss = out['loss']
-                bad = (~torch.isfinite(loss.detach())).float().reshape(1)  # on the device (NCCL reduces device tensors)
-                if world > 1: dist.all_reduce(bad)
-                if bad.item() > 0:
-                    raise NonFiniteLossError(
-                        f"non-finite loss ({float(loss.detach()):.4g} on rank {rank}{', or on another rank' if world > 1 else ''}) at epoch {epoch + 1}, "
-                        f"step {i + 1} (global step {step}) of {run_dir}: lower train.lr (now {t.lr:g}) or set train.clip_grad "
-                        f"(now {t.clip_grad:g}, e.g. 1.0), or disable train.amp if it only happens with mixed precision")
-                lr = opt.param_groups[0]['lr']
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if t.clip_grad > 0:
-                    scaler.unscale_(opt)
-                    nn.utils.clip_grad_norm_([p for p in method.parameters() if p.requires_grad], t.clip_grad)
-                scaler.step(opt); scaler.update(); sched.step()
-                method.after_step()
-                t2 = time.time()
-                data_s += t1 - t0; step_s += t2 - t1; n_steps += 1
-                for k, v in out.items(): sums[k] = sums.get(k, 0.) + torch.as_tensor(v, device=device).detach().float()
-                if (i + 1) % log_every == 0 or i + 1 == spe:
-                    rec = {'type': 'step', 'epoch': epoch, 'step': step + 1, **{k: float(torch.as_tensor(v).detach()) for k, v in out.items()},
-                           'lr': lr, 'step_time': t2 - t1, 'data_time': t1 - t0,
-                           'clips_per_s': t.batch_size * world / max(t2 - t0, 1e-9)}
-                    emit(rec); bar.set_postfix(loss=f"{rec['loss']:.3f}", refresh=False)
-                bar.update(1)
-                t0 = time.time()
-            bar.close()
-            means = {k: v / n_steps for k, v in sums.items()}
-            if world > 1:
-                vec = torch.stack([means[k] for k in sorted(means)]).to(device)
-                dist.all_reduce(vec); vec /= world
-                means = dict(zip(sorted(means), vec))
-            ep_time = time.time() - t_ep
-            last = {'type': 'epoch', 'epoch': epoch, 'step': (epoch + 1) * spe, **{k: float(v) for k, v in means.items()},
-                    'lr': opt.param_groups[0]['lr'], 'epoch_time': ep_time,
-                    'data_wait_share': data_s / max(data_s + step_s, 1e-9),
-                    'clips_per_s': n_steps * t.batch_size * world / max(ep_time, 1e-9)}
-            emit(last)
-            if progress and main:
-                tqdm.write(f"epoch {epoch + 1}/{t.epochs}: loss {last['loss']:.4f}, {last['clips_per_s']:.1f} clips/s, "
-                           f"data wait {100 * last['data_wait_share']:.0f}%")
-                if last['data_wait_share'] > 0.1:
-                    tqdm.write(f"  {100 * last['data_wait_share']:.0f}% of the time went to waiting for data: raise data.workers (now {cfg.data.workers})")
-            if main:
-                atomic_save({'epoch': epoch + 1, 'step': (epoch + 1) * spe, 'model': method.state_dict(),
-                             'optimizer': opt.state_dict(), 'scheduler': sched.state_dict(), 'scaler': scaler.state_dict(),
-                             'rng': rng_state(), 'sampler_epoch': epoch + 1, 'wall_time': wall0 + time.time() - t_start,
-                             'world_size': world, 'config': cfg.to_dict(), 'data': data}, ck_path)
-        if log: log.close()
-        if world > 1: dist.barrier()
-        epochs_log = [r for r in _read_log(log_path) if r.get('type') == 'epoch'] if main else []
-        done = {'epochs': t.epochs, 'steps': t.epochs * spe, 'final': {k: v for k, v in (epochs_log[-1] if epochs_log else last).items() if k != 'type'},
-                'wall_time': wall0 + time.time() - t_start,
-                'clips_per_s': float(np.mean([r['clips_per_s'] for r in epochs_log])) if epochs_log else None,
-                'data_wait_share': float(np.mean([r['data_wait_share'] for r in epochs_log])) if epochs_log else None,
-                'config_hash': cfg.hash, 'method': cfg.method.name, 'world_size': world, 'device': device_name(device),
-                'torch': torch.__version__, 'python': platform.python_version(), 'data': data}
-        if main:
-            atomic_save(method.backbone.state_dict(), run_dir/'backbone.pt')
-            done['files'] = {p.name: file_digest(p) for p in (run_dir/'backbone.pt', ck_path) if p.exists()}
-            atomic_write(done_path, json.dumps(done, indent=1))
-        if world > 1: dist.barrier()
-        return done
+        r.method.train()
+        with (open(log_path, 'a') if r.main else contextlib.nullcontext()) as log:
+            for epoch in range(start, cfg.train.epochs):
+                last = _train_epoch(r, epoch, log, progress, log_every)
+                if r.main: save_checkpoint(r, epoch + 1, wall0 + time.time() - t_start)
+        return finish(r, wall0 + time.time() - t_start, last)
     finally:
         torch.use_deterministic_algorithms(prev_det)
-
-def from_cfg_hash(d: dict) -> str:
-    "The config hash of a config stored as a dict (in a checkpoint)."
-    from s2vc_repro.config import from_dict
-    return from_dict(d).hash
 
 # %% ../nbs/08_train.ipynb #d54ecea6
 def main(argv=None):

@@ -197,18 +197,24 @@ def test_unreadable_checkpoint_of_interrupted_run_starts_over(trained, tmp_path,
     assert f"checkpoint {d/'ckpt.pt'} cannot be read" in out and 'training starts over' in out, out
     assert (d/'backbone.pt').read_bytes() == weights and len(list(d.glob('ckpt.pt.corrupt-*'))) == 1
 
-def test_garbage_flow_is_named_and_retrained(tmp_path, monkeypatch, capsys):
+def test_garbage_flow_is_named_and_retrained(tmp_path, capsys):
+    "A flow run is checked like a pre-training run: a damaged flow.pt is named, set aside and trained again."
+    from torchvision.io import write_png
     g = torch.Generator().manual_seed(0)
-    ims = torch.randint(0, 256, (48, 3, 8, 8), dtype=torch.uint8, generator=g)
-    monkeypatch.setattr(flows, 'load_images', lambda cfg, out=None, progress=False: (ims[:40], ims[40:]))
-    cfg = get_config('smoke', {'method.name': 's2vc', 'flow.steps': 2})
-    p = flows.ensure_flow(cfg, tmp_path, progress=False)
-    assert 'files' in json.loads((p.parent/'done.json').read_text())
+    (tmp_path/'ims').mkdir()
+    for i in range(48): write_png(torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8, generator=g), str(tmp_path/'ims'/f'im{i}.png'))
+    cfg = get_config('smoke', {'method.name': 's2vc', 'flow.steps': 2, 'flow.images': str(tmp_path/'ims')})
+    store = RunStore(tmp_path/'runs')
+    job = store.flow_job(cfg)
+    store.ensure([job])
+    p = job.dir/'flow.pt'
+    assert 'files' in json.loads((job.dir/'done.json').read_text())
     p.write_bytes(b'garbage')
+    assert store.needed(job)
     capsys.readouterr()
-    assert flows.ensure_flow(cfg, tmp_path, progress=False) == p
+    store.ensure([job])
     out = capsys.readouterr().out
-    assert f"flow run {p.parent.name} is damaged: {p} does not match its checksum" in out and 'trained again' in out, out
+    assert f"flow run {job.dir.name} is damaged: {p} does not match its checksum" in out and 'made again' in out, out
     flows.load_flow(p, cfg.flow)
 
 def test_torch_load_is_weights_only_everywhere():
@@ -273,7 +279,7 @@ SLOW = ("from pathlib import Path\nimport os, time\nPath(out_dir, 's2vc-tab2.md'
 def test_interrupted_rerun_keeps_notebook_and_index(tmp_path):
     make_notebook(tmp_path/'nbs'/'s2vc'/'s2vc-tab2.ipynb', [SLOW], PARAMS)
     args = [CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(tmp_path/'nbs'), '--results', str(tmp_path/'res'),
-            '--runs', str(tmp_path/'runs'), '--timeout', '300']
+            '--runs', str(tmp_path/'runs'), '--timeout', '300', '--no-prerun']
     env = {k: v for k, v in os.environ.items() if k != 'S2VC_TEST_SLOW'}
     r = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 import s2vc_repro.flows as flows
 from s2vc_repro.config import FlowCfg, get_config
 from s2vc_repro.flows import (build_flow, encode, decode, nll, bits_per_dim, dequantize, evaluate_bpd, train_flow,
-                              load_flow, FlowCheckpointError, flow_run_dir, ensure_flow, frames_to_images)
+                              load_flow, FlowCheckpointError, flow_key, frames_to_images)
 from s2vc_repro.data.synthetic import render_video
 
 pytestmark = pytest.mark.usefixtures('one_thread')  # see conftest.py
@@ -109,21 +109,40 @@ def test_load_flow_errors(tmp_path):
     torch.save({'x': 1}, tmp_path/'other.pt')
     with pytest.raises(FlowCheckpointError, match='not a flow checkpoint'): load_flow(tmp_path/'other.pt')
 
-def test_flow_run_dir_hash():
-    cfg = get_config('mini', {'method.name': 's2vc'})
-    d = flow_run_dir(cfg, '/r')
-    assert d.name.startswith('flow-') and d.parent == Path('/r')
-    assert d == flow_run_dir(cfg.replace(**{'flow.checkpoint': 'x.pt', 'data.root': '/else', 'train.epochs': 3, 'method.queue': 7, 'train.seed': 2}), '/r')
-    for k, v in [('flow.seed', 1), ('flow.hidden', 8), ('flow.steps', 10), ('data.dataset', 'ucf101'), ('synth.seed', 5), ('data.size', 24)]:
-        assert d != flow_run_dir(cfg.replace(**{k: v}), '/r'), k
+def image_folder(root, n=40, size=8):
+    "A folder of `n` random PNG images (a flow's training images that need no videos)."
+    from torchvision.io import write_png
+    g = torch.Generator().manual_seed(0)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    for i in range(n): write_png(torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=g), str(Path(root)/f'im{i}.png'))
+    return str(root)
 
-def test_ensure_flow_trains_once(tmp_path, smoke_images, monkeypatch):
-    cfg = get_config('smoke', {'flow.steps': 2})
-    monkeypatch.setattr(flows, 'load_images', lambda cfg, out=None, progress=False: smoke_images)
-    p = ensure_flow(cfg, tmp_path, progress=False)
-    assert p.exists() and p.parent == flow_run_dir(cfg, tmp_path)
+def test_flow_run_dir_hash():
+    "The store names a flow run by what determines it: not the run's seed, paths or other sections."
+    from s2vc_repro.runs import RunStore
+    store = RunStore('/tmp/unused-store-root-of-a-test')
+    cfg = get_config('mini', {'method.name': 's2vc'})
+    d = store.flow_dir(cfg)
+    assert d.name.startswith('flow-') and d.parent == store.root
+    assert d == store.flow_dir(cfg.replace(**{'flow.checkpoint': 'x.pt', 'data.root': '/else', 'train.epochs': 3, 'method.queue': 7, 'train.seed': 2}))
+    for k, v in [('flow.seed', 1), ('flow.hidden', 8), ('flow.steps', 10), ('data.dataset', 'ucf101'), ('synth.seed', 5), ('data.size', 24)]:
+        assert d != store.flow_dir(cfg.replace(**{k: v})), k
+    assert d.name == 'flow-' + __import__('s2vc_repro.config', fromlist=['key_hash']).key_hash(flow_key(cfg), compact=False)
+
+def test_flow_run_is_a_store_job_trained_once(tmp_path):
+    "A flow run is made like any run of the store (its own process, its lock), once: asking again reuses it."
+    from s2vc_repro.runs import RunStore
+    cfg = get_config('smoke', {'method.name': 's2vc', 'flow.steps': 2, 'flow.images': image_folder(tmp_path/'ims'), 'data.root': str(tmp_path/'data')})
+    store = RunStore(tmp_path/'runs', echo=False)
+    job = store.flow_job(cfg)
+    store.ensure([job])
+    p = job.dir/'flow.pt'
+    assert p.exists() and json.loads((job.dir/'job.json').read_text())['kind'] == 'flow'
     t = p.stat().st_mtime_ns
-    assert ensure_flow(cfg, tmp_path, progress=False) == p and p.stat().st_mtime_ns == t
+    store.ensure([job])
+    assert p.stat().st_mtime_ns == t and store.todo([job]) == []
+    load_flow(p, cfg.flow)
+    assert not (tmp_path/'data').exists()  # images from a folder: no video data was made
 
 def test_folder_images(tmp_path):
     from torchvision.io import write_png

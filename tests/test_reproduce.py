@@ -26,7 +26,7 @@ def first_run(paper_nbs, tmp_path_factory):
     "One `s2vc-repro reproduce` over the three notebooks, through the console script."
     root = tmp_path_factory.mktemp('work')
     r = subprocess.run([CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(paper_nbs), '--results', str(root/'results'),
-                        '--runs', str(root/'runs'), '--timeout', '120'], capture_output=True, text=True, cwd=root)
+                        '--runs', str(root/'runs'), '--timeout', '120', '--no-prerun'], capture_output=True, text=True, cwd=root)  # these notebooks read no run
     return root, r
 
 def _row(index: str, aid: str) -> str:
@@ -67,9 +67,9 @@ def test_manifest_provenance(first_run, paper_nbs):
 def test_only_keeps_other_results(paper_nbs, tmp_path):
     "A second run with --only updates its artifacts and carries the others over from the manifest."
     out = tmp_path/'results'
-    res = reproduce('smoke', only=['dsm-tab3'], results=out, notebooks=paper_nbs, runs=tmp_path/'runs', log=lambda s: None)
+    res = reproduce('smoke', only=['dsm-tab3'], results=out, notebooks=paper_nbs, runs=tmp_path/'runs', log=lambda s: None, prerun=False)
     assert not res['ok'] and sorted(res['failed']) == ['dsm-tab2', 'dsm-tab3']
-    res = reproduce('smoke', only=['s2vc'], results=out, notebooks=paper_nbs, runs=tmp_path/'runs', log=lambda s: None)
+    res = reproduce('smoke', only=['s2vc'], results=out, notebooks=paper_nbs, runs=tmp_path/'runs', log=lambda s: None, prerun=False)
     assert res['ok'] and res['done'] == ['s2vc-tab2']
     st = json.loads((out/'smoke'/'manifest.json').read_text())['artifacts']
     assert st['dsm-tab3']['status'] == 'failed' and st['s2vc-tab2']['status'] == 'done' and st['dclr-tab5']['status'] == 'not run'
@@ -104,7 +104,7 @@ def test_extra_params_reach_the_notebook(tmp_path):
     make_notebook(nbs/'bench'/'bench-bias.ipynb', [WRITES_MD.format(id='bench-bias'), "assert rows == ['MoCo', 'S2VC'], rows"],
                   PARAMS + "\nrows = None")
     r = subprocess.run([CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(nbs), '--results', str(tmp_path/'results'),
-                        '--runs', str(tmp_path/'runs'), '--param', 'rows=[MoCo, S2VC]'], capture_output=True, text=True, cwd=tmp_path)
+                        '--runs', str(tmp_path/'runs'), '--param', 'rows=[MoCo, S2VC]', '--no-prerun'], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     man = json.loads((tmp_path/'results'/'smoke'/'manifest.json').read_text())
     assert man['parameters']['rows'] == ['MoCo', 'S2VC'] and man['artifacts']['bench-bias']['status'] == 'done'
@@ -141,12 +141,12 @@ def test_progress_shows_epochs_and_eta(tmp_path, quiet):
     nbs = tmp_path/'nbs'
     make_notebook(nbs/'s2vc'/'s2vc-tab2.ipynb', [TRAINS], PARAMS)
     lines = []
-    res = reproduce('smoke', results=tmp_path/'results', notebooks=nbs, runs=tmp_path/'runs', log=lines.append, quiet=quiet, site=False)
+    res = reproduce('smoke', results=tmp_path/'results', notebooks=nbs, runs=tmp_path/'runs', log=lines.append, quiet=quiet, site=False, prerun=False)
     assert res['ok']
     text = '\n'.join(lines)
     if quiet:
         assert len(lines) == 1 and 'plan:' not in text and 'training moco' not in text  # the summary only
         return
-    assert lines[0].startswith('plan: ')  # the plan comes first
+    assert lines[0].startswith('plan: ') and 'flow' in lines[0] and 'eval' in lines[0]  # the plan (of the job graph) comes first
     for e in (1, 2): assert f'training moco, seed 2: epoch {e}/2' in text, text
     assert 'ETA 0:' in text and '32 clips/s' in text and '[1/1] s2vc-tab2' in text

@@ -108,16 +108,21 @@ def test_s2vc_needs_a_flow(tmp_path):
     with pytest.raises(FlowCheckpointError, match='s2vc-repro pretrain'): build_method(cfg)
     bad = cfg.replace(**{'flow.checkpoint': str(tmp_path/'missing.pt')})
     with pytest.raises(FlowCheckpointError, match='missing.pt'): build_method(bad)
-    with pytest.raises(FlowCheckpointError, match='missing.pt'): method_class('s2vc').prepare(bad, SimpleNamespace(root=tmp_path))
+    with pytest.raises(FlowCheckpointError, match='missing.pt'): method_class('s2vc').prepare(bad, {})
 
-def test_prepare_trains_the_flow_once_and_training_steps(tmp_path, monkeypatch):
-    cfg = get_config('smoke', {'method.name': 's2vc', 'flow.steps': 3})
-    ims = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8)
-    monkeypatch.setattr(flows, 'load_images', lambda cfg, out=None, progress=False: (ims[:32], ims[32:]))
-    store = SimpleNamespace(root=tmp_path)
-    c2 = method_class('s2vc').prepare(cfg, store)
-    assert c2.hash == cfg.hash and c2.flow.checkpoint.endswith('flow.pt') and c2.flow.checkpoint.startswith(str(tmp_path/'flow-'))
-    assert method_class('s2vc').prepare(cfg, store).flow.checkpoint == c2.flow.checkpoint
+def test_store_makes_the_flow_first_and_training_steps(tmp_path):
+    "The store puts the flow run before the S2VC run; the S2VC config points at it (same hash), and a method built on it trains."
+    from s2vc_repro.runs import RunStore
+    from torchvision.io import write_png
+    for i in range(40): write_png(torch.randint(0, 256, (3, 8, 8), dtype=torch.uint8), str(tmp_path/f'im{i}.png'))
+    cfg = get_config('smoke', {'method.name': 's2vc', 'flow.steps': 3, 'flow.images': str(tmp_path)})
+    store = RunStore(tmp_path/'runs', echo=False)
+    job = store.job(cfg)
+    assert [d.kind for d in job.deps] == ['flow'] and [j.kind for j in store.graph([job])] == ['flow', 'pretrain']
+    c2 = job.cfg
+    assert c2.hash == cfg.hash and c2.flow.checkpoint == str(store.flow_dir(cfg)/'flow.pt')
+    store.ensure([job.deps[0]])  # the flow alone
+    assert store.todo([job.deps[0]]) == [] and store.todo([job]) == [job]
     m = build_method(c2)
     aug = ClipAugment(c2.aug, c2.data.size)
     out = m.training_step(batch_of(c2), aug)

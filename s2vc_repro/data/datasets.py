@@ -19,7 +19,7 @@ __all__ = ['VIDEO_EXTS', 'UCF_LAYOUT', 'HMDB_LAYOUT', 'K400_LAYOUT', 'K200_LAYOU
            'SYNTH_SUBSETS', 'N_CLASSES', 'VideoRecord', 'SplitFileError', 'ucf101_classes', 'parse_ucf101',
            'parse_hmdb51', 'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids', 'parse_kinetics200',
            'parse_diving48', 'TooManyBadVideos', 'probe_records', 'VideoDataset', 'collate_clips', 'dataset_dirs',
-           'load_split', 'frame_cache', 'build_dataset', 'num_classes', 'read_meta', 'data_identity']
+           'load_split', 'frame_cache', 'build_dataset', 'num_classes', 'read_meta', 'ensure_data', 'data_identity']
 
 # %% ../../nbs/02_datasets.ipynb #2f090d4b
 @dataclass
@@ -396,6 +396,21 @@ def read_meta(root, name: str):
     import pandas as pd
     p = Path(root)/name/'meta.csv'
     return pd.read_csv(p) if p.exists() else None
+
+# %% ../../nbs/02_datasets.ipynb #ed759eab
+def ensure_data(cfg, # a `s2vc_repro.config.Config` (data.dataset, data.root, synth)
+                progress: bool = False, # progress bars while generating
+               ) -> Path:
+    "The folder of `cfg`'s dataset, generated first (under a lock) when it is the synthetic benchmark and missing."
+    root = Path(cfg.data.root)
+    if cfg.data.dataset.startswith('synth-'):
+        from s2vc_repro.data.synthetic import ensure_benchmark, is_complete, VARIANTS
+        from s2vc_repro.records import file_lock
+        if not all(is_complete(root/v['name'], cfg.synth) for v in VARIANTS.values()):  # both variants: evaluation reads the transfer set
+            with file_lock(root/'.synth.lock', f'generating the synthetic benchmark in {root}',
+                           wait=lambda who: print(f'waiting for the synthetic benchmark in {root} ({who})', flush=True)):
+                ensure_benchmark(root, cfg.synth, progress=progress)
+    return root/cfg.data.dataset
 
 # %% ../../nbs/02_datasets.ipynb #3d50e110
 def data_identity(root, # data root

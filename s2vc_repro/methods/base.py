@@ -43,8 +43,13 @@ class Method(nn.Module):
         return build_dataset(cfg, 'train', mode=cls.data_mode)
 
     @classmethod
-    def prepare(cls, cfg, store):
-        "Make what the run needs besides data (e.g. a trained flow) and return the config to train with."
+    def needs(cls, cfg) -> tuple:
+        "The kinds of store runs that a run of `cfg` trains with besides data (e.g. `('flow',)`); the store makes them first."
+        return ()
+
+    @classmethod
+    def prepare(cls, cfg, made: dict): # made: {kind: folder} of the runs that `needs` named
+        "The config to train with, given the folders of the runs it needs; only volatile fields may differ."
         return cfg
 
     @classmethod

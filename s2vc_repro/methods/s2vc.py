@@ -6,11 +6,12 @@
 from __future__ import annotations
 import sys
 import torch
+from pathlib import Path
 import torch.nn.functional as F
 from torch import nn, Tensor
 from ..config import SUPPRESSIONS
 from ..augment import ClipAugment, normalize, IMAGENET_MEAN
-from ..flows import Flow, build_flow, encode, decode, load_flow, ensure_flow
+from ..flows import Flow, build_flow, encode, decode, load_flow
 from .base import register
 from .moco import MoCo
 
@@ -163,12 +164,17 @@ class S2VC(SuppressedKeyMoCo):
         return suppress(f, x, self.alpha, self.strategy, self.cfg.flow.size)
 
     @classmethod
-    def prepare(cls, cfg, store):
-        "Train (or reuse) the flow run of `cfg` in `store` and point `flow.checkpoint` at it (a given checkpoint is used as is)."
+    def needs(cls, cfg) -> tuple:
+        "A flow run, unless `flow.checkpoint` names a trained flow already."
+        return () if cfg.flow.checkpoint else ('flow',)
+
+    @classmethod
+    def prepare(cls, cfg, made: dict):
+        "Point `flow.checkpoint` at the flow run the store made (a given checkpoint is checked and used as is)."
         if cfg.flow.checkpoint:
             load_flow(cfg.flow.checkpoint, cfg.flow)  # fail now, clearly, if it is missing or of another architecture
             return cfg
-        return cfg.replace(**{'flow.checkpoint': str(ensure_flow(cfg, store.root))})
+        return cfg.replace(**{'flow.checkpoint': str(Path(made['flow'])/'flow.pt')})
 
     @classmethod
     def stand_ins(cls, cfg) -> dict:
