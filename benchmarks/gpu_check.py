@@ -9,7 +9,8 @@ On one CUDA device, with mixed precision (`train.amp`) and the paper profile's b
 1. **training steps**: steps/s and peak memory of MoCo, S2VC, DSM and DCLR on R3D-18 16x112^2 and on S3D
    32x128^2 — random uint8 clips through the real training step (`s2vc_repro.train.train_step`: augmentation on
    the GPU, autocast, GradScaler), S2VC with an untrained flow of the paper's architecture (the same cost as a
-   trained one);
+   trained one), DSM with random stand-ins for the shifted clip and optical flow that its data workers make;
+   and the data workers' share of DSM: Farneback flow per clip on one CPU core (clips/s per worker);
 2. **a 1-GPU torchrun launch** of the real training process (`torchrun --standalone --nproc_per_node=1 -m
    s2vc_repro.train RUN_DIR`, a tiny run on random clips): the DDP code path of a multi-GPU run;
 3. **chunked retrieval at Kinetics-400 scale**: 240k gallery x 20k queries x 512-d (`retrieval_recall`).
@@ -45,6 +46,17 @@ def train_steps(torch, cfg, steps: int) -> dict:
                loss=float(out['loss']))
     del m, opt, aug
     return res
+
+def flow_per_clip(cfg, clips: int = 3) -> dict:
+    "Seconds of Farneback flow (`DSMDataset`'s work per item) for one clip of `cfg`'s frames at its resize, on one core."
+    import os, numpy as np, cv2
+    from s2vc_repro.warp import farneback_flow
+    cv2.setNumThreads(1)
+    x = np.random.default_rng(0).integers(0, 256, (clips, cfg.data.frames, cfg.data.resize, cfg.data.resize, 3), dtype=np.uint8)
+    t0 = time.time()
+    for c in x: farneback_flow(c)
+    dt = (time.time() - t0) / clips
+    return dict(seconds_per_clip=dt, clips_per_s_per_core=1 / dt, cores=os.cpu_count())
 
 def torchrun_launch(timeout: float) -> dict:
     "A tiny run (random clips, 2 epochs) trained by `torchrun --nproc_per_node=1 -m s2vc_repro.train`; what its done.json says."
@@ -105,6 +117,12 @@ def main(argv=None) -> int:
                 print(f"  {key:12s} {cfg.data.frames}x{cfg.data.size}^2 batch {cfg.train.batch_size}: " +
                       (f"{r['steps_per_s']:.2f} steps/s, {r['clips_per_s']:.0f} clips/s, peak {r['peak_gb']:.1f} GiB" if 'error' not in r else f"FAILED {r['error']}"), flush=True)
                 torch.cuda.empty_cache()
+        for bb, over in BACKBONES.items():
+            if left() < 20: res['skipped'].append(f'flow/{bb}'); continue
+            cfg = get_config('paper', over)
+            res['steps'][f'flow/{bb}'] = r = flow_per_clip(cfg)
+            print(f"  {'flow/' + bb:12s} {cfg.data.frames}x{cfg.data.resize}^2 Farneback on 1 CPU core: {r['clips_per_s_per_core']:.1f} clips/s "
+                  f"(DSM's data workers; {r['cores']} cores here)", flush=True)
     if 'torchrun' not in a.skip:
         if left() < 60: res['skipped'].append('torchrun')
         else:

@@ -379,9 +379,11 @@ def random_batch(cfg: Config, data_mode: str, batch_size: int = 2, n_classes: in
     side = cfg.data.resize or round(cfg.data.size * 8 / 7)
     shape = {'train': (batch_size, 3, cfg.data.frames, side, side), 'pair': (batch_size, 2, 3, cfg.data.frames, side, side)}
     if data_mode not in shape: raise ValueError(f'unknown data_mode {data_mode!r}; valid: {", ".join(shape)}')
+    from s2vc_repro.methods.base import method_class
     g = torch.Generator().manual_seed(0)
-    return dict(video=torch.randint(0, 256, shape[data_mode], dtype=torch.uint8, generator=g),
-                label=torch.randint(0, n_classes, (batch_size,), generator=g), index=torch.arange(batch_size))
+    batch = dict(video=torch.randint(0, 256, shape[data_mode], dtype=torch.uint8, generator=g),
+                 label=torch.randint(0, n_classes, (batch_size,), generator=g), index=torch.arange(batch_size))
+    return batch | method_class(cfg.method.name).random_fields(cfg, batch, g)
 
 def dry_run_step(cfg: Config, batch_size: int = 2) -> dict:
     "Build `cfg`'s method and train it for one step on a CPU batch of `batch_size` clips: real ones when `cfg`'s dataset is prepared, else random."

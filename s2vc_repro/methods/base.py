@@ -57,6 +57,11 @@ class Method(nn.Module):
         "Constructor arguments standing in for what `prepare` would make, for a dry run (e.g. an untrained flow)."
         return {}
 
+    @classmethod
+    def random_fields(cls, cfg, batch: dict, g) -> dict: # batch: random {'video', 'label', 'index'}; g: a torch.Generator
+        "Random stand-ins for the fields this method's dataset adds to a batch (dry runs and benchmarks)."
+        return {}
+
 # %% ../../nbs/07a_methods.ipynb #3af68da6
 def register(name: str, # the value of `cfg.method.name` that selects the class
              sections: tuple = (), # the method's own config sections (`flow`, `s2vc`, `dsm`, `dclr`) that it reads

@@ -121,6 +121,15 @@ class DSMViews:
         taus = [sample_shift(np.random.default_rng(int(torch.randint(2**31, ()))), self.dsm.shift) % T for _ in range(len(v))]
         return torch.stack([c.roll(-t, 1) for c, t in zip(v, taus)])
 
+    @classmethod
+    def random_fields(cls, cfg, batch: dict, g) -> dict:
+        "A random shifted clip and flow of a few pixels where `cfg.dsm.negative` needs them (`DSMDataset` makes them in data workers)."
+        v, out = batch['video'], {}
+        B, C, T, H, W = v.shape
+        if negative_needs(cfg.dsm.negative, 'shift'): out['negative'] = torch.randint(0, 256, v.shape, dtype=torch.uint8, generator=g)
+        if negative_needs(cfg.dsm.negative, 'flow'): out['flow'] = (3 * torch.randn(B, T - 1, H, W, 2, generator=g)).half()
+        return out
+
     def negative_view(self, batch: dict, aug: nn.Module) -> Tensor | None:
         "The augmented intra-video negative `t(c3)`, or None."
         v = self.negative_source(batch)
