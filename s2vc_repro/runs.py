@@ -333,12 +333,13 @@ class RunStore:
         return Job('eval', run.dir/'jobs'/f"eval-{'+'.join(protocols)}-{h}", ecfg, (run,),
                    {'run': str(run.dir), 'protocols': protocols, 'kwargs': kwargs, 'hash': h})
 
-    def graph(self, jobs) -> list:
+    def graph(self, jobs, keep=lambda j: True) -> list: # keep: jobs it is False for are left out with what they need
         "`jobs` and every job they need, each once, needed ones first."
         out, seen = [], set()
         def visit(j):
             if j.name in seen: return
             seen.add(j.name)
+            if not keep(j): return
             for d in j.deps: visit(d)
             out.append(j)
         for j in jobs: visit(j)
@@ -346,15 +347,7 @@ class RunStore:
 
     def todo(self, jobs) -> list:
         "The jobs among `jobs` and those they need that must run, needed ones first (what a complete job needed is not looked at)."
-        out, seen = [], set()
-        def visit(j):
-            if j.name in seen: return
-            seen.add(j.name)
-            if not self.needed(j): return
-            for d in j.deps: visit(d)
-            out.append(j)
-        for j in jobs: visit(j)
-        return out
+        return self.graph(jobs, keep=self.needed)
 
     def write_spec(self, job: Job):
         "Write `job`'s config.yaml and job.json (what `python -m s2vc_repro.runs` reads)."
