@@ -4,7 +4,7 @@
 
 # %% ../nbs/11b_notebook.ipynb #fd0358cc
 from __future__ import annotations
-import tempfile, time
+import os, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
@@ -13,7 +13,7 @@ from .papers import artifact_runs, run_config, PAPER_RUNS, EVALUATIONS
 from .report import provenance
 
 # %% auto #0
-__all__ = ['PAPER_DATASET', 'paper_columns', 'PaperSetup', 'aggregate', 'paper_setup']
+__all__ = ['PAPER_DATASET', 'SCRATCH_ENV', 'paper_columns', 'PaperSetup', 'aggregate', 'paper_setup']
 
 # %% ../nbs/11b_notebook.ipynb #cbcc7829
 PAPER_DATASET = {'ucf101': 'UCF101', 'hmdb51': 'HMDB51', 'synth-ucf': 'UCF101', 'synth-hmdb': 'HMDB51',
@@ -115,20 +115,23 @@ def aggregate(raw: pd.DataFrame, # long frame: row, column, seed, value (+ confi
     out = out.sort_values(['row', 'column'], key=lambda c: c.map((rows if c.name == 'row' else cols).index))
     return out.reset_index(drop=True)
 
+SCRATCH_ENV = 'S2VC_SCRATCH'  # a folder whose runs/ and data/ notebooks without runs_dir / data_root share (e.g. a test session's)
+
 def paper_setup(profile: str = 'smoke', # the profile: 'smoke', 'mini' or 'paper'
                 out_dir=None, # results folder (None: a temporary folder)
-                runs_dir=None, # run store root (None: a temporary folder)
-                data_root=None, # dataset root (None: a temporary folder)
+                runs_dir=None, # run store root (None: `$S2VC_SCRATCH/runs`, else a temporary folder)
+                data_root=None, # dataset root (None: `$S2VC_SCRATCH/data`, else a temporary folder)
                ) -> PaperSetup:
     "The store, folders, base config and seeds a paper notebook works with at `profile`."
     from s2vc_repro.runs import RunStore
-    tmp = None
-    def scratch(name):
+    tmp, shared = None, os.environ.get(SCRATCH_ENV)
+    def scratch(name, share=False):
         nonlocal tmp
+        if share and shared: return Path(shared)/name
         tmp = tmp or Path(tempfile.mkdtemp(prefix='s2vc-'))
         return tmp/name
-    out_dir, runs_dir = Path(out_dir or scratch('results')), Path(runs_dir or scratch('runs'))
-    data_root = Path(data_root or scratch('data'))
+    out_dir, runs_dir = Path(out_dir or scratch('results')), Path(runs_dir or scratch('runs', share=True))
+    data_root = Path(data_root or scratch('data', share=True))
     base = get_config(profile, {'data.root': str(data_root)})  # the data is made by the runs that read it (`ensure_data`)
     out_dir.mkdir(parents=True, exist_ok=True)
     return PaperSetup(profile, out_dir, runs_dir, data_root, RunStore(runs_dir), base, list(range(base.eval.seeds)))

@@ -1,7 +1,8 @@
 "Every notebook under nbs/ runs under `nbdev_test` (library notebooks and the smoke-profile paper notebooks)."
-import subprocess, sys
+import os, subprocess, sys
 from pathlib import Path
 import pytest
+from s2vc_repro.notebook import SCRATCH_ENV
 
 NBS = Path(__file__).resolve().parents[1]/'nbs'
 NOTEBOOKS = sorted(p for p in NBS.rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts and not p.name.startswith('_'))
@@ -9,7 +10,14 @@ NOTEBOOKS = sorted(p for p in NBS.rglob('*.ipynb') if '.ipynb_checkpoints' not i
 def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 1
 
+@pytest.fixture(scope='module')
+def scratch(tmp_path_factory):
+    "One run store and data root for every smoke notebook of the session: a run one notebook trains, the next reads."
+    return tmp_path_factory.mktemp('notebooks')
+
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=[str(p.relative_to(NBS)) for p in NOTEBOOKS])
-def test_notebook_runs(nb):
-    r = subprocess.run([str(Path(sys.executable).parent/'nbdev_test'), '--path', str(nb), '--do_print'], capture_output=True, text=True, cwd=NBS.parent)
+def test_notebook_runs(nb, scratch):
+    env = {**os.environ, SCRATCH_ENV: str(scratch)}
+    r = subprocess.run([str(Path(sys.executable).parent/'nbdev_test'), '--path', str(nb), '--do_print'], capture_output=True, text=True,
+                       cwd=NBS.parent, env=env)
     assert r.returncode == 0, f'{nb.name} failed under nbdev_test:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}'
