@@ -18,7 +18,7 @@ from .methods.dclr import minmax, upsample_map
 __all__ = ['BIAS_SPLITS', 'PROTOCOLS', 'TRANSFER', 'make_test_transform', 'video_outputs', 'extract_features', 'linear_head',
            'predict', 'linear_probe', 'VideoClassifier', 'make_train_transform', 'finetune', 'nearest_neighbours',
            'retrieval_recall', 'home_families', 'bias_metrics', 'eval_datasets', 'build_eval_dataset',
-           'evaluate_backbone', 'cam']
+           'evaluate_backbone', 'cam', 'probe_cam', 'moving_pixels', 'mass_share']
 
 # %% ../nbs/09_evaluate.ipynb #08a8b42e
 def make_test_transform(cfg, # a `Config`: uses `data.size`, `eval.ten_crop`, `aug.mean`, `aug.std`
@@ -383,3 +383,39 @@ def cam(feature_map, # (B, C, T', H', W') last feature map
     B = feature_map.shape[0]
     w = classifier_weight[torch.as_tensor(cls, device=classifier_weight.device).long().expand(B)]  # (B, C)
     return minmax(upsample_map(torch.einsum('bc,bcthw->bthw', w.to(feature_map), feature_map), size), eps=1e-12)
+
+# %% ../nbs/09_evaluate.ipynb #6961b5f4
+def probe_cam(backbone: nn.Module, # `.features(x)`: the last conv feature map
+              head: nn.Module, # a `linear_probe` head (BatchNorm1d without affine, dropout, Linear) or a Linear
+              x, # (B, C, T, H, W) normalised clips
+              cls, # class per clip: int or (B,) tensor
+             ):
+    "CAM (B, T, H, W) of class `cls` for `backbone` and its linear probe `head`, at the clips' size, min-max normalised."
+    lin = head[-1] if isinstance(head, nn.Sequential) else head
+    w = lin.weight.detach()
+    if isinstance(head, nn.Sequential) and isinstance(head[0], nn.BatchNorm1d) and head[0].running_var is not None:
+        w = w / torch.sqrt(head[0].running_var + head[0].eps)  # the probe's normalisation, folded into the class weights
+    with torch.no_grad(): fmap = backbone.eval().features(x)
+    return cam(fmap, w.to(fmap), cls, x.shape[-3:])
+
+# %% ../nbs/09_evaluate.ipynb #cc9d9e8e
+def moving_pixels(frames, # uint8 (T, H, W, 3) frames
+                  top: float = 0.1, # share of the pixels of each frame called moving
+                 ) -> np.ndarray:
+    "Bool (T-1, H, W): per frame pair, the `top` share of pixels with the largest Farneback flow (on frame t+1's grid)."
+    from s2vc_repro.warp import farneback_flow
+    mag = np.linalg.norm(farneback_flow(np.asarray(frames)), axis=-1)  # (T-1, H, W)
+    flat = mag.reshape(len(mag), -1)
+    k = max(1, int(round(top * flat.shape[1])))
+    out = np.zeros_like(flat, dtype=bool)
+    np.put_along_axis(out, np.argsort(-flat, axis=1, kind='stable')[:, :k], True, axis=1)
+    return out.reshape(mag.shape)
+
+def mass_share(maps, # non-negative maps, e.g. a CAM (T, H, W)
+               mask, # bool, the same shape
+              ) -> float:
+    "Share of the total mass of `maps` that lies inside `mask`."
+    maps, mask = np.asarray(maps, dtype=np.float64), np.asarray(mask, dtype=bool)
+    if maps.shape != mask.shape: raise ValueError(f"maps {maps.shape} and mask {mask.shape} differ in shape")
+    tot = maps.sum()
+    return float(maps[mask].sum() / tot) if tot > 0 else float('nan')

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 from .config import Config, get_config
-from .papers import artifact_runs, run_config, PAPER_RUNS, EVALUATIONS
+from .papers import artifact_runs, run_config, PAPER_RUNS, EVALUATIONS, USES
 from .report import provenance
 
 # %% auto #0
@@ -89,6 +89,20 @@ class PaperSetup:
             for col, val in columns(self.store.evaluate(q['cfg'], q['protocols'], **q['kwargs'])).items():
                 out.append(dict(row=q['row'], column=col, seed=q['seed'], value=val, config_hash=q['cfg'].hash, run=q['run']))
         return pd.DataFrame(out, columns=['row', 'column', 'seed', 'value', 'config_hash', 'run'])
+
+    def used(self, artifact: str) -> dict:
+        "`{label: run}` of the runs whose trained backbones `artifact` uses (`s2vc_repro.papers.USES`)."
+        return dict(USES[artifact].runs) if artifact in USES else {}
+
+    def flow(self, artifact: str, # an artifact whose `uses` names a flow (`s2vc_repro.papers.USES`)
+            ) -> tuple:
+        "`(config, trained flow)` of the run whose flow `artifact` uses; the store makes the flow run first if it is missing."
+        from s2vc_repro.flows import load_flow
+        if artifact not in USES or not USES[artifact].flow: raise ValueError(f"{artifact!r} declares no flow (runs.yaml, `uses`)")
+        cfg = self.config(USES[artifact].flow)
+        job = self.store.flow_job(cfg)
+        if self.store.needed(job): self.store.ensure([job])
+        return cfg, load_flow(job.dir/'flow.pt', cfg.flow)
 
     def provenance(self, configs, seeds=None, **extra) -> dict:
         "`s2vc_repro.report.provenance` of `configs` at this profile, with the wall time so far and a setup line."

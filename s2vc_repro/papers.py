@@ -5,7 +5,7 @@
 # %% ../nbs/00b_papers.ipynb #1d9103df
 from __future__ import annotations
 import importlib.util, itertools, re, string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 import pandas as pd
@@ -13,11 +13,11 @@ import yaml
 from .config import Config, ConfigError, get_config, METHODS, PROFILES
 
 # %% auto #0
-__all__ = ['FACTS', 'PAPERS', 'ARTIFACT_KINDS', 'ARTIFACTS', 'KINDS', 'PAPER_RUNS', 'EVAL_PROTOCOLS', 'EVALUATIONS', 'RELATIONS',
-           'CLAIMS', 'FactsError', 'load_papers', 'Artifact', 'load_inventory', 'check_artifact', 'load_reported',
-           'reported', 'reported_artifacts', 'layout', 'row_labels', 'PaperRun', 'load_runs', 'run_config',
-           'profile_configs', 'paper_configs', 'artifact_runs', 'Evaluation', 'load_evaluations', 'Expr', 'v', 'Among',
-           'Claim', 'parse_expr', 'parse_test', 'load_claims', 'claims_table']
+__all__ = ['FACTS', 'PAPERS', 'ARTIFACT_KINDS', 'ARTIFACTS', 'KINDS', 'PAPER_RUNS', 'EVAL_PROTOCOLS', 'EVALUATIONS', 'USES',
+           'RELATIONS', 'CLAIMS', 'FactsError', 'load_papers', 'Artifact', 'load_inventory', 'check_artifact',
+           'load_reported', 'reported', 'reported_artifacts', 'layout', 'row_labels', 'PaperRun', 'load_runs',
+           'run_config', 'profile_configs', 'paper_configs', 'artifact_runs', 'Evaluation', 'load_evaluations', 'Uses',
+           'load_uses', 'Expr', 'v', 'Among', 'Claim', 'parse_expr', 'parse_test', 'load_claims', 'claims_table']
 
 # %% ../nbs/00b_papers.ipynb #4b2bacbe
 FACTS = Path(importlib.util.find_spec('s2vc_repro').origin).parent/'paper_facts'  # the folder of the data files
@@ -238,6 +238,34 @@ def load_evaluations(path=None) -> dict:
     return out
 
 EVALUATIONS = load_evaluations()
+
+# %% ../nbs/00b_papers.ipynb #f64c34ad
+_USES_KEYS = ('flow', 'runs')
+
+@dataclass(frozen=True)
+class Uses:
+    "What a figure notebook uses of registered runs outside table rows: one run's trained flow, some runs' trained backbones."
+    artifact: str                 # inventory ID
+    flow: str | None = None       # the registered run whose trained flow it uses (the flow run alone)
+    runs: dict = field(default_factory=dict)  # {label: registered run} whose trained backbones it uses, at every seed of the profile
+
+def load_uses(path=None, # runs.yaml (default: the packaged one)
+              runs=None, # the registered runs (default: `PAPER_RUNS`)
+             ) -> dict:
+    "The declared uses as `{artifact: Uses}` (the `uses` of `runs.yaml`), validated."
+    path, runs = Path(path or FACTS/'runs.yaml'), PAPER_RUNS if runs is None else runs
+    doc = yaml.safe_load(path.read_text()) or {}
+    out = {}
+    for aid, u in (doc.get('uses') or {}).items():
+        where = f'{path}: uses of {aid}'
+        if aid not in ARTIFACTS: raise FactsError(f"{where}: {aid!r} is not an inventory ID")
+        if not isinstance(u, dict) or (extra := set(u) - set(_USES_KEYS)): raise FactsError(f"{where}: expected a mapping with keys among {', '.join(_USES_KEYS)}, got {u!r}")
+        named = ([u['flow']] if u.get('flow') else []) + list((u.get('runs') or {}).values())
+        if bad := [n for n in named if n not in runs]: raise FactsError(f"{where}: unknown run(s) {bad}; registered runs: {', '.join(runs)}")
+        out[aid] = Uses(aid, u.get('flow'), {str(k): v for k, v in (u.get('runs') or {}).items()})
+    return out
+
+USES = load_uses()
 
 # %% ../nbs/00b_papers.ipynb #f831c625
 @dataclass(frozen=True)

@@ -149,9 +149,9 @@ def plan_jobs(profile: str, # the profile
               params: dict | None = None, # the notebooks' parameters (those the declared evaluations name, e.g. rows)
               store=None, # the `RunStore` (None: one on `runs_root`)
              ) -> tuple:
-    "`(store, graph)`: every job the notebooks of `ids` will ask for — their declared evaluations, or else the pre-training of every registered row — with what those need."
+    "`(store, graph)`: every job the notebooks of `ids` will ask for — their declared evaluations, or else the pre-training of every registered row, and the flows and backbones they use — with what those need."
     from s2vc_repro.notebook import paper_setup
-    from s2vc_repro.papers import EVALUATIONS
+    from s2vc_repro.papers import EVALUATIONS, USES
     from s2vc_repro.runs import RunStore
     S = paper_setup(profile, tempfile.mkdtemp(prefix='s2vc-plan-'), runs_root, data_root or get_config(profile).data.root)
     store = store or RunStore(runs_root, echo=False)
@@ -160,6 +160,9 @@ def plan_jobs(profile: str, # the profile
         if aid in EVALUATIONS:
             jobs += [store.eval_job(q['cfg'], q['protocols'], **q['kwargs']) for q in S.requests(aid, **(params or {}))]
         else: jobs += [store.job(S.config(run, s)) for run in S.runnable(aid, quiet=True).values() for s in S.seeds]
+        if aid in USES:  # a figure's flow run alone, the backbones it draws
+            if USES[aid].flow: jobs.append(store.flow_job(S.config(USES[aid].flow)))
+            jobs += [store.job(S.config(run, s)) for run in USES[aid].runs.values() for s in S.seeds]
     return store, store.graph(jobs)
 
 def _measured(root: Path, profile: str) -> dict:

@@ -17,7 +17,8 @@ from .moco import MoCo
 
 # %% auto #0
 __all__ = ['suppress_zero', 'suppress_noise', 'suppress_shuffle_clip', 'suppress_shuffle_frame', 'suppress_latents',
-           'encode_clip', 'suppress', 'tfd', 'SuppressedKeyMoCo', 'S2VC', 'TFD']
+           'encode_clip', 'suppress', 'static_cues', 'latent_grid', 'intra_class_cosine', 'tfd', 'SuppressedKeyMoCo',
+           'S2VC', 'TFD']
 
 # %% ../../nbs/07d_s2vc.ipynb #7b6f58c6
 @SUPPRESSIONS.register('zero')
@@ -90,6 +91,45 @@ def suppress(flow: Flow, # trained flow (on the clip's device)
         if res.shape[-2:] != (H, W): res = F.interpolate(res, size=(H, W), mode='nearest')
         out = clip.float() + res.view(B, T, C, H, W).transpose(1, 2)
     return out, 1 - static.float().mean(1)
+
+# %% ../../nbs/07d_s2vc.ipynb #f165ab54
+@torch.no_grad()
+def static_cues(flow: Flow, # trained flow
+                clip: Tensor, # (B, C, T, H, W) float clips in [0, 1]
+                alpha: float = 0.5, # threshold on the temporal STD (eq. 4)
+                size: int | None = None, # flow resolution (None: `flow.size`)
+               ) -> dict:
+    "S2VC's suppression piece by piece: latents `z` (B, T, D), temporal `std` (B, D), static set `static` (B, D), `zp` (B, T, D)."
+    z, _ = encode_clip(flow, clip.float(), size)
+    zp, static = suppress_latents(z, alpha, 'zero')
+    return dict(z=z, std=z.std(1, correction=0), static=static, zp=zp)
+
+def latent_grid(v: Tensor, # (..., D) latents of a flow on `channels`-channel images
+                channels: int = 3, # image channels
+               ) -> Tensor:
+    "Latents laid out as the flow's last feature map: (..., 4 * channels, s/2, s/2)."
+    D = v.shape[-1]
+    h = int(round((D / (4 * channels)) ** 0.5))
+    if 4 * channels * h * h != D: raise ValueError(f"{D} latents are not 4 x {channels} channels of a square map")
+    return v.reshape(*v.shape[:-1], 4 * channels, h, h)
+
+# %% ../../nbs/07d_s2vc.ipynb #392ef81a
+def intra_class_cosine(z: Tensor, # (N, T, D) latents of N clips
+                       labels, # (N,) class per clip
+                      ) -> dict:
+    "`{class: mean cosine similarity of frame t of one clip and frame t of another clip of the class}` (S2VC Fig. 4); all-zero frames have none."
+    z, labels = z.float(), torch.as_tensor(labels)
+    ok = z.norm(dim=-1) > 0  # (N, T): a frame whose latents are all suppressed has no direction
+    z = F.normalize(z, dim=-1)
+    out = {}
+    for c in labels.unique().tolist():
+        g, v = z[labels == c], ok[labels == c]
+        n = len(g)
+        if n < 2: continue  # no pair
+        w = (v[:, None] & v[None]) & ~torch.eye(n, dtype=torch.bool)[..., None]  # (n, n, T): frame pairs of different clips
+        sim = torch.einsum('itd,jtd->ijt', g, g)
+        out[int(c)] = float((sim * w).sum() / w.sum()) if w.any() else float('nan')
+    return out
 
 # %% ../../nbs/07d_s2vc.ipynb #60b001b6
 def tfd(clip: Tensor, # (B, C, T, H, W) float clips in [0, 1]
