@@ -5,20 +5,22 @@
 # %% ../nbs/09_evaluate.ipynb #b49a56a1
 from __future__ import annotations
 import copy, math
+from functools import partial
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .augment import ClipAugment, TestTransform
+from .augment import ClipAugment, TestTransform, static_clip
 from .data.datasets import build_dataset, read_meta
 from .methods.dclr import minmax, upsample_map
 
 # %% auto #0
 __all__ = ['BIAS_SPLITS', 'PROTOCOLS', 'TRANSFER', 'make_test_transform', 'video_outputs', 'extract_features', 'linear_head',
            'predict', 'linear_probe', 'VideoClassifier', 'make_train_transform', 'finetune', 'nearest_neighbours',
-           'retrieval_recall', 'home_families', 'bias_metrics', 'eval_datasets', 'build_eval_dataset',
-           'evaluate_backbone', 'cam', 'probe_cam', 'moving_pixels', 'mass_share']
+           'retrieval_recall', 'home_families', 'bias_metrics', 'MapClips', 'shuffle_frames', 'order_probe',
+           'class_accuracy', 'eval_datasets', 'build_eval_dataset', 'evaluate_backbone', 'cam', 'probe_cam',
+           'moving_pixels', 'mass_share']
 
 # %% ../nbs/09_evaluate.ipynb #08a8b42e
 def make_test_transform(cfg, # a `Config`: uses `data.size`, `eval.ten_crop`, `aug.mean`, `aug.std`
@@ -296,8 +298,50 @@ def bias_metrics(preds: dict, # split -> predicted class per video (for any of `
         out['scene_chance'] = float(np.mean([len(scene.get(int(f), ())) / len(home) for f in fam]))
     return out
 
+# %% ../nbs/09_evaluate.ipynb #99cd1a66
+class MapClips(torch.utils.data.Dataset):
+    "`dataset` with `fn(clips (N, C, T, H, W), index)` applied to the video of every item."
+    def __init__(self, dataset, fn): self.dataset, self.fn = dataset, fn
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, i):
+        it = dict(self.dataset[i])
+        it['video'] = self.fn(_as_clips(it['video']), i)
+        return it
+
+def shuffle_frames(clips, # (N, C, T, H, W), T >= 2
+                   seed: int = 0, # the draw of the orders
+                  ):
+    "`clips` with the frames of each clip in a random order other than the natural one."
+    N, T = clips.shape[0], clips.shape[2]
+    if T < 2: raise ValueError(f"shuffling needs clips of at least 2 frames, got {T}")
+    g, natural, out = torch.Generator().manual_seed(seed), torch.arange(T), []
+    for c in clips:
+        p = torch.randperm(T, generator=g)
+        while torch.equal(p, natural): p = torch.randperm(T, generator=g)
+        out.append(c[:, p])
+    return torch.stack(out)
+
+def _shuffled_item(clips, i, seed=0): return shuffle_frames(clips, seed * 1_000_003 + i)  # one order per video and seed
+def _static_item(clips, i): return static_clip(clips, torch.full((len(clips),), clips.shape[2] // 2))  # the middle frame
+
+# %% ../nbs/09_evaluate.ipynb #d45de944
+def order_probe(nat_tr, shuf_tr, # training features (V, D) of the natural and the shuffled videos
+                nat_te, shuf_te, # test features of the natural and the shuffled videos
+                **kwargs, # to `linear_probe` (epochs, lr, batch_size, seed, device)
+               ) -> float:
+    "Test top-1 of a linear probe telling natural (0) from frame-shuffled (1) videos."
+    cat = lambda a, b: torch.cat([torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)])
+    lab = lambda a, b: torch.cat([torch.zeros(len(a), dtype=torch.long), torch.ones(len(b), dtype=torch.long)])
+    return linear_probe(cat(nat_tr, shuf_tr), lab(nat_tr, shuf_tr), cat(nat_te, shuf_te), lab(nat_te, shuf_te), n_classes=2, **kwargs)['acc']
+
+def class_accuracy(preds, labels, # predicted and true class per video
+                   n_classes: int) -> np.ndarray:
+    "Top-1 of each class, (n_classes,); NaN for a class without videos."
+    p, y = np.asarray(preds), np.asarray(labels)
+    return np.array([(p[y == c] == c).mean() if (y == c).any() else np.nan for c in range(n_classes)])
+
 # %% ../nbs/09_evaluate.ipynb #d911af1f
-PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune')
+PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune', 'shuffle', 'perclass')
 TRANSFER = {'synth-ucf': ('synth-ucf', 'synth-hmdb'), 'synth-hmdb': ('synth-hmdb',),
             'ucf101': ('ucf101', 'hmdb51'), 'hmdb51': ('hmdb51',), 'k400': ('ucf101', 'hmdb51'),
             'k200': ('ucf101', 'hmdb51'), 'diving48': ('diving48',)}  # evaluation sets of a pre-training set
@@ -346,7 +390,7 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
         if rows is None and 'bias' in protocols:
             df = read_meta(cfg.data.root, name)
             rows = _rows(df) if df is not None else None
-        need = {'linear', 'retrieval', 'bias'} & set(protocols)
+        need = {'linear', 'retrieval', 'bias', 'shuffle', 'perclass'} & set(protocols)
         if need:
             tr_ds, te_ds = build(cfg, name, 'train', mode), build(cfg, name, 'test', mode)
             Xtr, ytr = feats(tr_ds); Xte, yte = feats(te_ds)
@@ -366,6 +410,17 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
                 preds[s], labels[s] = predict(probe['head'], X, device=device).argmax(1), y.numpy()
                 if s == 'conflicting': fams = _split_families(ds, rows, s)
             for k, v in bias_metrics(preds, labels, rows, fams).items(): res[f'{name}/bias/{k}'] = v
+        if 'perclass' in protocols:  # normal clips (the probe above when there is one), then static clips
+            pred = (probe if {'linear', 'bias'} & set(protocols) else linear_probe(Xtr, ytr, Xte, yte, e.linear_epochs, e.linear_lr, e.batch_size, n_classes=n_classes, seed=cfg.train.seed, device=device))['preds']
+            Str, Ste = feats(MapClips(tr_ds, _static_item))[0], feats(MapClips(te_ds, _static_item))[0]
+            spred = linear_probe(Str, ytr, Ste, yte, e.linear_epochs, e.linear_lr, e.batch_size, n_classes=n_classes, seed=cfg.train.seed, device=device)['preds']
+            for tag, p in (('', pred), ('static_', spred)):
+                res[f'{name}/perclass/{tag}top1'] = float((p == yte.numpy()).mean())
+                for c, a in enumerate(class_accuracy(p, yte.numpy(), n_classes)): res[f'{name}/perclass/{tag}class{c}'] = float(a)
+        if 'shuffle' in protocols:
+            sh = partial(_shuffled_item, seed=cfg.train.seed)
+            res[f'{name}/shuffle/top1'] = order_probe(Xtr, feats(MapClips(tr_ds, sh))[0], Xte, feats(MapClips(te_ds, sh))[0], epochs=e.linear_epochs,
+                                                      lr=e.linear_lr, batch_size=e.batch_size, seed=cfg.train.seed, device=device)
         if 'finetune' in protocols:
             tr1, te = build(cfg, name, 'train', 'train'), build(cfg, name, 'test', mode)
             n = n_classes or getattr(tr1, 'n_classes', None) or 1 + max(int(tr1[i]['label']) for i in range(len(tr1)))

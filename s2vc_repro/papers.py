@@ -206,7 +206,7 @@ def artifact_runs(artifact: str, # an inventory ID
     return {row: r.name for r in PAPER_RUNS.values() for row in r.rows.get(artifact, ())}
 
 # %% ../nbs/00b_papers.ipynb #cfdace66
-EVAL_PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune')  # `s2vc_repro.evaluate.PROTOCOLS`
+EVAL_PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune', 'shuffle', 'perclass')  # `s2vc_repro.evaluate.PROTOCOLS`
 _EVAL_KEYS = ('protocols', 'seeds', 'rows', 'datasets', 'once')
 
 @dataclass(frozen=True)

@@ -175,6 +175,7 @@ def render_video(label: int, # class index, 0 .. cfg.n_classes-1
                  rng: np.random.Generator, # the only source of randomness: same state, same video
                  cfg: SynthCfg, # sizes, motion, camera, distractors
                  variant: str = 'ucf', # 'ucf' (pre-training set) or 'hmdb' (transfer set)
+                 mask: bool = False, # also return where the moving object is: bool (frames, size, size), its outline included
                 ) -> np.ndarray:
     "A uint8 RGB video (frames, size, size, 3): the variant's object moving in direction `label` over its own background of `family`, filmed by a shaking camera."
     v = _check_variant(variant)
@@ -190,7 +191,11 @@ def render_video(label: int, # class index, 0 .. cfg.n_classes-1
     track = object_track(label, rng, cfg)
     for _ in range(cfg.distractors): _draw(frames, (drift_track(rng, cfg) - cam) % s, v['shape'], 0.7 * r, _DARK, _DARK)
     _draw(frames, (track - cam) % s, v['shape'], r, _LIGHT, _DARK)  # positions are in the scene: the view moves over them
-    return np.round(np.clip(frames, 0, 1) * 255).astype(np.uint8)
+    video = np.round(np.clip(frames, 0, 1) * 255).astype(np.uint8)
+    if not mask: return video
+    cover = np.zeros((len(frames), s, s, 1), np.float32)
+    _draw(cover, (track - cam) % s, v['shape'], r, 1.0, 1.0)  # the object's coverage alone, drawn where it was drawn
+    return video, cover[..., 0] > 0.5
 
 # %% ../../nbs/03_synthetic.ipynb #76bc4fb5
 def benchmark_clip(label: int = 0, # motion class (0: 'Right')

@@ -17,8 +17,8 @@ from .moco import MoCo
 
 # %% auto #0
 __all__ = ['suppress_zero', 'suppress_noise', 'suppress_shuffle_clip', 'suppress_shuffle_frame', 'suppress_latents',
-           'encode_clip', 'suppress', 'static_cues', 'latent_grid', 'intra_class_cosine', 'tfd', 'SuppressedKeyMoCo',
-           'S2VC', 'TFD']
+           'encode_clip', 'suppress', 'static_cues', 'latent_grid', 'intra_class_cosine', 'tfd', 'energy_off_mask',
+           'SuppressedKeyMoCo', 'S2VC', 'TFD']
 
 # %% ../../nbs/07d_s2vc.ipynb #7b6f58c6
 @SUPPRESSIONS.register('zero')
@@ -147,6 +147,16 @@ def tfd(clip: Tensor, # (B, C, T, H, W) float clips in [0, 1]
     mask = mask.view(B, C, 1, H, W)
     fillv = torch.as_tensor(fill, dtype=clip.dtype, device=clip.device).view(1, -1, 1, 1, 1)
     return torch.where(mask, clip, fillv), mask.float().mean((1, 2, 3, 4))
+
+# %% ../../nbs/07d_s2vc.ipynb #6f7313e0
+def energy_off_mask(clip: Tensor, # (B, C, T, H, W) float clips
+                    mask: Tensor, # (B, T, H, W) bool: where the moving object is
+                   ) -> Tensor:
+    "Share of each clip's frame-difference energy outside `mask` (of frame t or t+1), (B,); NaN for a clip that does not change."
+    if clip.ndim != 5 or mask.shape != (clip.shape[0], *clip.shape[2:]): raise ValueError(f"expected clips (B, C, T, H, W) and a mask (B, T, H, W), got {tuple(clip.shape)} and {tuple(mask.shape)}")
+    e = clip.float().diff(dim=2).abs().sum(1)  # (B, T-1, H, W)
+    off = ~(mask[:, 1:] | mask[:, :-1])
+    return (e * off).sum((1, 2, 3)) / e.sum((1, 2, 3))
 
 # %% ../../nbs/07d_s2vc.ipynb #dd17eb48
 class SuppressedKeyMoCo(MoCo):
