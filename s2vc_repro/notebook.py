@@ -70,8 +70,10 @@ class PaperSetup:
         if artifact not in EVALUATIONS: raise ValueError(f"no declared evaluations for {artifact!r}; declared: {', '.join(EVALUATIONS)} (runs.yaml, `evaluations`)")
         out = []
         for ev in EVALUATIONS[artifact]:
-            seeds = self.seeds[:params.get(ev.seeds)] if ev.seeds else self.seeds
-            for row, run in self.runnable(artifact, params.get(ev.rows) if ev.rows else None, quiet).items():
+            n = ev.seeds if isinstance(ev.seeds, int) else params.get(ev.seeds) if ev.seeds else None
+            rows = ev.rows if isinstance(ev.rows, tuple) else params.get(ev.rows) if ev.rows else None
+            seeds = self.seeds[:n]
+            for row, run in self.runnable(artifact, rows, quiet).items():
                 for s in seeds:
                     cfg = self.config(run, s)
                     protos = tuple(p for p in ev.protocols if p not in ev.once or s == seeds[0])

@@ -214,8 +214,8 @@ class Evaluation:
     "What a paper notebook evaluates for an artifact: protocols, over some seeds of some rows, on some datasets."
     artifact: str                # inventory ID
     protocols: tuple             # evaluation protocols
-    seeds: str | None = None     # notebook parameter: how many of the profile's seeds (None: all)
-    rows: str | None = None      # notebook parameter: the rows to run (None: every runnable row)
+    seeds: str | int | None = None    # notebook parameter giving how many of the profile's seeds, or that number (None: all)
+    rows: str | tuple | None = None   # notebook parameter giving the rows to run, or the rows themselves (None: every runnable row)
     datasets: str | None = None  # 'pretraining': the run's own pre-training set; None: the profile's eval.datasets
     once: tuple = ()             # protocols evaluated on the first seed only (none by default: `seeds` limits a costly one)
 
@@ -234,7 +234,14 @@ def load_evaluations(path=None) -> dict:
             if not protos or (bad := [p for p in protos if p not in EVAL_PROTOCOLS]):
                 raise FactsError(f"{where}: protocols {list(protos)}; valid: {', '.join(EVAL_PROTOCOLS)}")
             if e.get('datasets') not in (None, 'pretraining'): raise FactsError(f"{where}: datasets {e['datasets']!r}; valid: pretraining (or leave it out)")
-            out.setdefault(aid, []).append(Evaluation(aid, protos, e.get('seeds'), e.get('rows'), e.get('datasets'), tuple(e.get('once', ()))))
+            seeds, rows = e.get('seeds'), e.get('rows')
+            if not (seeds is None or isinstance(seeds, str) or (type(seeds) is int and seeds > 0)):
+                raise FactsError(f"{where}: seeds {seeds!r}; expected a notebook parameter's name or a number of seeds > 0")
+            if isinstance(rows, list):
+                if not rows or not all(isinstance(r, str) for r in rows): raise FactsError(f"{where}: rows {rows!r}; expected row names")
+                rows = tuple(rows)
+            elif not (rows is None or isinstance(rows, str)): raise FactsError(f"{where}: rows {rows!r}; expected a notebook parameter's name or a list of rows")
+            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, e.get('datasets'), tuple(e.get('once', ()))))
     return out
 
 EVALUATIONS = load_evaluations()
