@@ -177,10 +177,14 @@ def _common(p, method=False, runs=False):
                        "e.g. s2vc_repro.train:random_clips (random clips, to try a config without data)")
         p.add_argument('--restart', action='store_true', help="set the config's existing run aside (renamed, not deleted) and train it again")
 
+class _Parser(argparse.ArgumentParser):
+    "An argument parser that takes no abbreviated options: `--data` is an error, not `--dataset-factory`."
+    def __init__(self, **kw): super().__init__(allow_abbrev=False, **kw)
+
 def build_parser() -> argparse.ArgumentParser:
     "The `s2vc-repro` argument parser."
     from s2vc_repro.config import PROFILES
-    ap = argparse.ArgumentParser(prog='s2vc-repro', formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
+    ap = _Parser(prog='s2vc-repro', formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EPILOG,
                                  description='Reproduce S2VC (AAAI 2022), DSM (AAAI 2021) and DCLR (ACM MM 2022): data, training, evaluation, tables and figures.')
     ap.add_argument('--traceback', action='store_true', help='show the full traceback of an error')
     sub = ap.add_subparsers(dest='command', metavar='COMMAND', required=True)

@@ -40,6 +40,7 @@ def test_config_show_yaml_and_hash():
     (['config', 'show', '--profile', 'huge'], "invalid choice: 'huge'"),
     (['reproduce', '--only', 'xyz'], 'valid IDs'),
     (['site', '--profile', 'smoke', '--results', '/nonexistent-results'], 'run `s2vc-repro reproduce --profile smoke` first'),
+    (['pretrain', '--data', 'x'], 'unrecognized arguments: --data'),  # no abbreviation: not --dataset-factory
     ([], 'COMMAND'),
 ])
 def test_usage_errors_exit_2(args, needle, capsys):
