@@ -11,8 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-import FrEIA.framework as Ff
-import FrEIA.modules as Fm
 from .config import FlowCfg
 from .records import atomic_save, atomic_write, file_digest, move_aside
 
@@ -74,6 +72,7 @@ def build_flow(fcfg: FlowCfg, # architecture (`cfg.flow`)
         return _build_flow(fcfg, channels, seed)
 
 def _build_flow(fcfg, channels, seed):
+    import FrEIA.framework as Ff, FrEIA.modules as Fm  # here, not at the top: FrEIA imports scipy.stats (over a second)
     s = fcfg.size
     if s < 2 or s % 2: raise ValueError(f"flow.size must be an even number >= 2 (the i-RevNet downsampling halves it), got {s}")
     if not 0 <= fcfg.fc_fraction < 1: raise ValueError(f"flow.fc_fraction must be in [0, 1), got {fcfg.fc_fraction}")

@@ -12,8 +12,12 @@ def test_there_are_notebooks():
 
 @pytest.fixture(scope='module')
 def scratch(tmp_path_factory):
-    "One run store and data root for every smoke notebook of the session (`$S2VC_TEST_SCRATCH` when set, as `.ci/run` sets it): a run one notebook trains, the next reads."
-    return Path(os.environ['S2VC_TEST_SCRATCH']) if os.environ.get('S2VC_TEST_SCRATCH') else tmp_path_factory.mktemp('notebooks')
+    "One run store and data root for every smoke notebook of the session, shared by its workers (`$S2VC_TEST_SCRATCH` when set, as `.ci/run` sets it): a run one notebook trains, the next reads."
+    if os.environ.get('S2VC_TEST_SCRATCH'): return Path(os.environ['S2VC_TEST_SCRATCH'])
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'): base = base.parent  # one folder for all pytest-xdist workers: the store's locks make it safe
+    (d := base/'notebooks').mkdir(exist_ok=True)
+    return d
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=[str(p.relative_to(NBS)) for p in NOTEBOOKS])
 def test_notebook_runs(nb, scratch):
