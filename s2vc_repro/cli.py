@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest='command', metavar='COMMAND', required=True)
 
     data = sub.add_parser('data', help='prepare data').add_subparsers(dest='data_command', metavar='ACTION', required=True)
-    p = data.add_parser('synth', help='write the synthetic scene-biased benchmark (synth-ucf, synth-hmdb)')
+    p = data.add_parser('synth', help='write the synthetic scene-biased benchmark (synth-ucf, synth-hmdb, synth-dive)')
     _common(p); p.add_argument('--out', metavar='DIR', help="output folder (default: the profile's data.root)")
     p.set_defaults(func=cmd_data_synth)
     _add_prepare(data)

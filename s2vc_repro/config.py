@@ -9,18 +9,27 @@ from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DATASETS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'METHODS', 'BACKBONES', 'SUPPRESSIONS', 'DSM_NEGATIVES', 'RANGES',
-           'RELATIONS', 'PAPER_SCALES', 'MINI', 'PROFILES', 'ConfigError', 'Registry', 'SynthCfg', 'DataCfg', 'AugCfg',
-           'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg', 'DSMCfg', 'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config',
-           'from_dict', 'validate', 'Scale', 'scale_videos', 'scale_epochs', 'scale_momentum', 'get_config', 'key_hash',
-           'config_hash', 'to_yaml', 'load_config']
+__all__ = ['DATASETS', 'STAND_INS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'METHODS', 'BACKBONES', 'SUPPRESSIONS',
+           'DSM_NEGATIVES', 'RANGES', 'RELATIONS', 'PAPER_SCALES', 'MINI', 'PROFILES', 'ConfigError', 'stand_in',
+           'Registry', 'SynthCfg', 'DataCfg', 'AugCfg', 'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg', 'DSMCfg',
+           'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config', 'from_dict', 'validate', 'Scale', 'scale_videos', 'scale_epochs',
+           'scale_momentum', 'get_config', 'key_hash', 'config_hash', 'to_yaml', 'load_config']
 
 # %% ../nbs/00_config.ipynb #75612b49
 class ConfigError(ValueError):
     "A configuration key, value or name that is not valid; the message names it and the valid choices."
 
 # %% ../nbs/00_config.ipynb #6adb8c5b
-DATASETS = ('synth-ucf', 'synth-hmdb', 'ucf101', 'hmdb51', 'k400', 'k200', 'diving48')  # datasets with a split parser
+DATASETS = ('synth-ucf', 'synth-hmdb', 'synth-dive', 'ucf101', 'hmdb51', 'k400', 'k200', 'diving48')  # datasets with a split parser
+STAND_INS = {'ucf101': 'synth-ucf', 'hmdb51': 'synth-hmdb', 'diving48': 'synth-dive'}  # a real evaluation set -> its synthetic stand-in
+
+def stand_in(name: str, # a dataset a paper evaluates on
+             cfg, # the config of the run evaluated
+            ) -> str:
+    "The dataset that plays `name` for a run of `cfg`: its synthetic stand-in when the run's own data is synthetic, else `name`."
+    if not cfg.data.dataset.startswith('synth-') or name.startswith('synth-'): return name
+    if name not in STAND_INS: raise ConfigError(f"{name!r} has no synthetic stand-in; datasets with one: {', '.join(STAND_INS)}")
+    return STAND_INS[name]
 OPTIMIZERS = ('sgd', 'adam')
 SCHEDULES = ('const', 'step', 'cosine')
 TEST_MODES = ('uniform', 'windows')  # N uniform clips, or half-overlapping windows over the whole video

@@ -342,7 +342,7 @@ def class_accuracy(preds, labels, # predicted and true class per video
 
 # %% ../nbs/09_evaluate.ipynb #d911af1f
 PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune', 'shuffle', 'perclass')
-TRANSFER = {'synth-ucf': ('synth-ucf', 'synth-hmdb'), 'synth-hmdb': ('synth-hmdb',),
+TRANSFER = {'synth-ucf': ('synth-ucf', 'synth-hmdb'), 'synth-hmdb': ('synth-hmdb',), 'synth-dive': ('synth-dive',),
             'ucf101': ('ucf101', 'hmdb51'), 'hmdb51': ('hmdb51',), 'k400': ('ucf101', 'hmdb51'),
             'k200': ('ucf101', 'hmdb51'), 'diving48': ('diving48',)}  # evaluation sets of a pre-training set
 

@@ -8,7 +8,7 @@ import os, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
-from .config import Config, get_config
+from .config import Config, get_config, stand_in
 from .papers import artifact_runs, run_config, PAPER_RUNS, EVALUATIONS, USES
 from .report import provenance
 
@@ -16,7 +16,7 @@ from .report import provenance
 __all__ = ['PAPER_DATASET', 'SCRATCH_ENV', 'paper_columns', 'PaperSetup', 'aggregate', 'paper_setup']
 
 # %% ../nbs/11b_notebook.ipynb #cbcc7829
-PAPER_DATASET = {'ucf101': 'UCF101', 'hmdb51': 'HMDB51', 'synth-ucf': 'UCF101', 'synth-hmdb': 'HMDB51',
+PAPER_DATASET = {'ucf101': 'UCF101', 'hmdb51': 'HMDB51', 'synth-ucf': 'UCF101', 'synth-hmdb': 'HMDB51', 'synth-dive': 'Diving48',
                  'k400': 'K400', 'k200': 'K200', 'diving48': 'Diving48'}  # evaluation set -> the paper's name (synthetic stand-ins included)
 
 def paper_columns(metrics: dict, # {'<dataset>/<protocol>/<metric>': value in [0, 1]}
@@ -77,7 +77,8 @@ class PaperSetup:
                 for s in seeds:
                     cfg = self.config(run, s)
                     protos = tuple(p for p in ev.protocols if p not in ev.once or s == seeds[0])
-                    kw = {'datasets': (cfg.data.dataset,)} if ev.datasets == 'pretraining' else {}
+                    kw = ({'datasets': (cfg.data.dataset,)} if ev.datasets == 'pretraining' else
+                          {'datasets': tuple(stand_in(d, cfg) for d in ev.datasets)} if ev.datasets else {})
                     if protos: out.append(dict(row=row, run=run, seed=s, cfg=cfg, protocols=protos, kwargs=kw))
         return out
 

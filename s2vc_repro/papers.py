@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 import pandas as pd
 import yaml
-from .config import Config, ConfigError, get_config, METHODS, PROFILES
+from .config import Config, ConfigError, get_config, METHODS, PROFILES, STAND_INS
 
 _Loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)  # libyaml's parser when PyYAML has it: the same documents, ten times faster
 
@@ -222,7 +222,7 @@ class Evaluation:
     protocols: tuple             # evaluation protocols
     seeds: str | int | None = None    # notebook parameter giving how many of the profile's seeds, or that number (None: all)
     rows: str | tuple | None = None   # notebook parameter giving the rows to run, or the rows themselves (None: every runnable row)
-    datasets: str | None = None  # 'pretraining': the run's own pre-training set; None: the profile's eval.datasets
+    datasets: str | tuple | None = None  # 'pretraining': the run's own pre-training set; real datasets (their stand-ins on synthetic data); None: the profile's eval.datasets
     once: tuple = ()             # protocols evaluated on the first seed only (none by default: `seeds` limits a costly one)
 
 def load_evaluations(path=None) -> dict:
@@ -239,7 +239,10 @@ def load_evaluations(path=None) -> dict:
             protos = tuple(e.get('protocols') or ())
             if not protos or (bad := [p for p in protos if p not in EVAL_PROTOCOLS]):
                 raise FactsError(f"{where}: protocols {list(protos)}; valid: {', '.join(EVAL_PROTOCOLS)}")
-            if e.get('datasets') not in (None, 'pretraining'): raise FactsError(f"{where}: datasets {e['datasets']!r}; valid: pretraining (or leave it out)")
+            ds = e.get('datasets')
+            if isinstance(ds, list) and ds and set(ds) <= set(STAND_INS): ds = tuple(ds)
+            elif ds not in (None, 'pretraining'):
+                raise FactsError(f"{where}: datasets {ds!r}; valid: pretraining, a list of {', '.join(STAND_INS)} (or leave it out)")
             seeds, rows = e.get('seeds'), e.get('rows')
             if not (seeds is None or isinstance(seeds, str) or (type(seeds) is int and seeds > 0)):
                 raise FactsError(f"{where}: seeds {seeds!r}; expected a notebook parameter's name or a number of seeds > 0")
@@ -247,7 +250,7 @@ def load_evaluations(path=None) -> dict:
                 if not rows or not all(isinstance(r, str) for r in rows): raise FactsError(f"{where}: rows {rows!r}; expected row names")
                 rows = tuple(rows)
             elif not (rows is None or isinstance(rows, str)): raise FactsError(f"{where}: rows {rows!r}; expected a notebook parameter's name or a list of rows")
-            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, e.get('datasets'), tuple(e.get('once', ()))))
+            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, ds, tuple(e.get('once', ()))))
     return out
 
 EVALUATIONS = load_evaluations()

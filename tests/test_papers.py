@@ -23,3 +23,12 @@ def test_wheel_ships_the_facts(tmp_path):
     facts = sorted(p.name for p in papers.FACTS.iterdir() if p.suffix in ('.csv', '.yaml'))
     assert facts == ['claims.yaml', 'inventory.csv', 'papers.csv', 'reported.csv', 'runs.yaml']
     assert {f's2vc_repro/paper_facts/{f}' for f in facts} <= names
+
+def test_stand_in_maps_real_evaluation_sets_on_synthetic_data():
+    "A paper's evaluation set is its synthetic stand-in for a run on synthetic data, itself otherwise; a set without one is named."
+    import pytest
+    from s2vc_repro.config import get_config, stand_in, ConfigError
+    mini, paper = get_config('mini'), get_config('paper')
+    assert [stand_in(d, mini) for d in ('ucf101', 'hmdb51', 'diving48')] == ['synth-ucf', 'synth-hmdb', 'synth-dive']
+    assert stand_in('diving48', paper) == 'diving48' and stand_in('synth-hmdb', mini) == 'synth-hmdb'
+    with pytest.raises(ConfigError, match='datasets with one: ucf101, hmdb51, diving48'): stand_in('k400', mini)

@@ -43,10 +43,26 @@ def frame_acc(clf, videos, labels): return clf.score(np.stack([frame_features(v[
 
 # --- layout -------------------------------------------------------------------------------------------------
 
+def test_dive_variant_has_one_scene_and_fine_motion_classes(bench):
+    "synth-dive (the Diving-48 stand-in): every video in the one scene, 8 classes of direction x zig-zag, transfer-set sizes."
+    _, paths = bench
+    root = paths['synth-dive']
+    meta = pd.read_csv(root/'meta.csv')
+    assert (meta.family == 0).all() and (meta.home_family == 0).all() and meta.aligned.all()
+    assert meta.subset.value_counts().to_dict() == {s: (CFG.n_train_transfer if s == 'train' else CFG.n_test_transfer) for s in SPLITS}
+    names = (root/'splits'/'classInd.txt').read_text().split()[1::2]
+    assert names == class_names(CFG.n_classes, 'dive') and names[0] == 'Pike240' and names[-1] == 'Twist300'
+    assert sorted(meta.label.unique()) == list(range(CFG.n_classes))
+    videos, labels, _ = load(root, 'test')
+    steps = lambda v: np.stack([motion_features(v[t:t + 2]) for t in range(len(v) - 1)])
+    down = np.array([np.median(steps(v), 0)[1] for v in videos])
+    assert (down > 0).mean() > 0.9  # every class travels down the frame (image y grows)
+
 def test_layout_and_split_files(bench):
     out, paths = bench
-    assert set(paths) == {'synth-ucf', 'synth-hmdb'}
+    assert set(paths) == {'synth-ucf', 'synth-hmdb', 'synth-dive'}
     for name, root in paths.items():
+        if name == 'synth-dive': continue  # one scene, other classes: its own test below
         sp = root/'splits'
         assert (sp/'classInd.txt').read_text().splitlines() == [f'{i + 1} {n}' for i, n in enumerate(class_names())]
         meta = pd.read_csv(root/'meta.csv')

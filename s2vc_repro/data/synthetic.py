@@ -14,8 +14,8 @@ from ..config import SynthCfg
 from .video import write_video
 
 # %% auto #0
-__all__ = ['VARIANTS', 'SPLITS', 'class_names', 'class_angle', 'home_family', 'render_background', 'object_track', 'drift_track',
-           'camera_path', 'render_video', 'benchmark_clip', 'split_sizes', 'draw_family', 'plan_split',
+__all__ = ['VARIANTS', 'SPLITS', 'class_angle', 'class_zigzag', 'class_names', 'home_family', 'render_background', 'object_track',
+           'drift_track', 'camera_path', 'render_video', 'benchmark_clip', 'split_sizes', 'draw_family', 'plan_split',
            'render_planned', 'is_readable', 'plan_variant', 'is_complete', 'write_benchmark', 'ensure_benchmark',
            'frame_features', 'motion_features']
 
@@ -23,18 +23,35 @@ __all__ = ['VARIANTS', 'SPLITS', 'class_names', 'class_angle', 'home_family', 'r
 VARIANTS = {  # name of the dataset; its background texture families, the hue of each family, and its object shape
     'ucf': dict(name='synth-ucf', families=('stripes', 'checker', 'dots', 'noise'), hues=(0.0, 0.25, 0.5, 0.75), shape='disc'),
     'hmdb': dict(name='synth-hmdb', families=('rings', 'grid', 'waves', 'blocks'), hues=(0.125, 0.375, 0.625, 0.875), shape='diamond'),
+    # the Diving-48 stand-in: one scene for every class (the pool), classes that differ only in motion detail
+    'dive': dict(name='synth-dive', families=('pool',), hues=(0.55,), shape='cross', fine=dict(cone=60, zigzag=((0.0, 0.3), (2.5, 3.5)))),
 }
 SPLITS = ('train', 'test', 'aligned', 'conflicting', 'static', 'shuffled')  # subsets written for every variant
 _NAMES8 = ('Right', 'UpRight', 'Up', 'UpLeft', 'Left', 'DownLeft', 'Down', 'DownRight')
 
-def class_names(n_classes: int = 8) -> list[str]:
-    "Names of the direction classes: compass-like words for 8 classes, else `Dir<degrees>`."
+def _fine(variant, n_classes):
+    "The fine-grained motion spec of `variant` (None for direction classes), checked against `n_classes`."
+    f = VARIANTS.get(variant, {}).get('fine')
+    if f and (n_classes < 4 or n_classes % 2): raise ValueError(f"variant {variant!r} needs an even n_classes >= 4 (directions x 2 zig-zags), got {n_classes}")
+    return f
+
+def class_angle(label: int, n_classes: int = 8, variant: str = 'ucf') -> float:
+    "Mean direction of travel of class `label`, radians counter-clockwise from 'Right' (image y points down)."
+    if not (f := _fine(variant, n_classes)): return 2 * np.pi * label / n_classes
+    k = n_classes // 2  # fine classes: k directions spread over a downward cone, each with a weak or a strong zig-zag
+    return np.deg2rad(270 + f['cone'] * ((label % k) / (k - 1) - 0.5))
+
+def class_zigzag(label: int, cfg: SynthCfg, variant: str = 'ucf') -> tuple:
+    "Range of the sideways zig-zag's amplitude of class `label`, pixels: the config's for direction classes, the class's own for fine ones."
+    if not (f := _fine(variant, cfg.n_classes)): return cfg.zigzag
+    return f['zigzag'][label // (cfg.n_classes // 2)]
+
+def class_names(n_classes: int = 8, variant: str = 'ucf') -> list[str]:
+    "Names of the classes: compass-like words for 8 direction classes, else `Dir<degrees>`; `Pike`/`Twist<degrees>` for fine ones."
+    if _fine(variant, n_classes):
+        return [f"{('Pike', 'Twist')[c // (n_classes // 2)]}{round(np.rad2deg(class_angle(c, n_classes, variant))):03d}" for c in range(n_classes)]
     if n_classes == 8: return list(_NAMES8)
     return [f'Dir{round(360 * c / n_classes):03d}' for c in range(n_classes)]
-
-def class_angle(label: int, n_classes: int = 8) -> float:
-    "Mean direction of travel of class `label`, radians counter-clockwise from 'Right' (image y points down)."
-    return 2 * np.pi * label / n_classes
 
 def home_family(label: int, n_families: int = 4, n_classes: int = 8) -> int:
     "The background family that class `label` co-occurs with: neighbouring directions share one."
@@ -77,6 +94,12 @@ def _pattern(family: str, rng: np.random.Generator, size: int) -> np.ndarray:
         u, v = _rot(x, y, rng.uniform(0, np.pi)); lam = rng.uniform(s / 8, s / 5)
         u = u + rng.uniform(0.15, 0.3) * s * np.sin(tau * v / rng.uniform(s / 3, s / 1.5) + rng.uniform(0, tau)) / 4
         return np.clip(0.5 + 0.8 * np.sin(tau * u / lam + rng.uniform(0, tau)), 0, 1)
+    if family == 'pool':  # square tiles seen through rippling water
+        u = x + rng.uniform(0.04, 0.08) * s * np.sin(tau * y / rng.uniform(s / 3, s / 2) + rng.uniform(0, tau))
+        v = y + rng.uniform(0.04, 0.08) * s * np.sin(tau * x / rng.uniform(s / 3, s / 2) + rng.uniform(0, tau))
+        c, w = rng.uniform(s / 6, s / 4), rng.uniform(2.0, 3.0) * s / 64
+        du, dv = c / 2 - np.abs(u % c - c / 2), c / 2 - np.abs(v % c - c / 2)  # distance to the nearest grout line
+        return np.clip(0.25 + np.minimum(du, dv) / w, 0, 1)
     if family == 'blocks':
         p = np.full((s, s), rng.uniform(0, 1))
         for _ in range(int(rng.integers(6, 12))):
@@ -128,13 +151,13 @@ def _wave(rng, n: int, period) -> np.ndarray:
     "sin(2 pi t / P + phase) for t < n, with the period P drawn from the range `period` and a random phase."
     return np.sin(2 * np.pi * np.arange(n) / rng.uniform(*period) + rng.uniform(0, 2 * np.pi))
 
-def object_track(label: int, rng: np.random.Generator, cfg: SynthCfg) -> np.ndarray:
+def object_track(label: int, rng: np.random.Generator, cfg: SynthCfg, variant: str = 'ucf') -> np.ndarray:
     "Object centre (x, y) per frame, (frames, 2), on the torus: direction `label` at a rising and falling speed, zig-zagging sideways."
-    a = class_angle(label, cfg.n_classes)
+    a = class_angle(label, cfg.n_classes, variant)
     u = np.array([np.cos(a), -np.sin(a)]); w = np.array([-u[1], u[0]])  # along and across the direction (image y points down)
     speed = rng.uniform(*cfg.speed) * (1 + cfg.speed_mod * _wave(rng, cfg.frames, cfg.speed_period))
     along = np.concatenate([[0.], np.cumsum(speed[:-1])])
-    across = rng.uniform(*cfg.zigzag) * _wave(rng, cfg.frames, cfg.zigzag_period)
+    across = rng.uniform(*class_zigzag(label, cfg, variant)) * _wave(rng, cfg.frames, cfg.zigzag_period)
     return (rng.uniform(0, cfg.size, 2) + along[:, None] * u + across[:, None] * w) % cfg.size
 
 def drift_track(rng: np.random.Generator, cfg: SynthCfg) -> np.ndarray:
@@ -188,7 +211,7 @@ def render_video(label: int, # class index, 0 .. cfg.n_classes-1
     frames = np.stack([cv2.warpAffine(bg, np.float32([[1, 0, -_PAD - cx], [0, 1, -_PAD - cy]]), (s, s), flags=cv2.INTER_LINEAR,
                                       borderMode=cv2.BORDER_REFLECT) for cx, cy in cam])
     r = rng.uniform(*cfg.radius)
-    track = object_track(label, rng, cfg)
+    track = object_track(label, rng, cfg, variant)
     for _ in range(cfg.distractors): _draw(frames, (drift_track(rng, cfg) - cam) % s, v['shape'], 0.7 * r, _DARK, _DARK)
     _draw(frames, (track - cam) % s, v['shape'], r, _LIGHT, _DARK)  # positions are in the scene: the view moves over them
     video = np.round(np.clip(frames, 0, 1) * 255).astype(np.uint8)
@@ -216,14 +239,14 @@ def benchmark_clip(label: int = 0, # motion class (0: 'Right')
 def split_sizes(cfg: SynthCfg, variant: str = 'ucf') -> dict:
     "Number of videos of each split of `variant`."
     _check_variant(variant)
-    tr, te = (cfg.n_train, cfg.n_test) if variant == 'ucf' else (cfg.n_train_transfer, cfg.n_test_transfer)
+    tr, te = (cfg.n_train, cfg.n_test) if variant == 'ucf' else (cfg.n_train_transfer, cfg.n_test_transfer)  # transfer sets: hmdb, dive
     return {s: (tr if s == 'train' else te) for s in SPLITS}
 
 def draw_family(label: int, split: str, rng: np.random.Generator, cfg: SynthCfg) -> int:
     "The background family of a video of class `label` in `split`: home w.p. rho (train/test/static/shuffled), always (aligned), never (conflicting)."
     home = home_family(label, cfg.n_families, cfg.n_classes)
     others = [f for f in range(cfg.n_families) if f != home]
-    if split == 'aligned': return home
+    if split == 'aligned' or not others: return home  # a one-scene variant: every video shows it
     if split == 'conflicting': return int(rng.choice(others))
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     return home if rng.random() < cfg.rho else int(rng.choice(others))
@@ -231,6 +254,7 @@ def draw_family(label: int, split: str, rng: np.random.Generator, cfg: SynthCfg)
 def plan_split(cfg: SynthCfg, variant: str, split: str) -> list[dict]:
     "The videos of one split: label, family, home family and the seed of each, deterministic in `cfg.seed`."
     vi, si = list(VARIANTS).index(variant), SPLITS.index(split)
+    cfg = replace(cfg, n_families=min(cfg.n_families, len(VARIANTS[variant]['families'])))  # a variant may have fewer scenes
     rng = np.random.default_rng([cfg.seed, vi, si, 7919])
     n = split_sizes(cfg, variant)[split]
     labels = rng.permutation(np.arange(n) % cfg.n_classes)
@@ -263,7 +287,7 @@ _GROUP = 8  # clips per group in the file names, as in UCF101's g<gg>_c<cc>
 
 def plan_variant(cfg: SynthCfg, variant: str = 'ucf') -> list[dict]:
     "Every video of `variant` with its relative path, in a fixed order."
-    names, count, rows = class_names(cfg.n_classes), [0] * cfg.n_classes, []
+    names, count, rows = class_names(cfg.n_classes, variant), [0] * cfg.n_classes, []
     for split in SPLITS:
         count = [-(-k // _GROUP) * _GROUP for k in count]  # each split starts a new group
         for v in plan_split(cfg, variant, split):
@@ -285,10 +309,10 @@ def _write_text(path, text):
 
 def _cfg_json(cfg): return json.dumps(asdict(cfg), sort_keys=True)
 
-def _write_lists(d: Path, rows, cfg):
+def _write_lists(d: Path, rows, cfg, variant: str = 'ucf'):
     "classInd, train/test lists and meta.csv of one variant."
     sp = d/'splits'; sp.mkdir(parents=True, exist_ok=True)
-    _write_text(sp/'classInd.txt', ''.join(f'{i + 1} {n}\n' for i, n in enumerate(class_names(cfg.n_classes))))
+    _write_text(sp/'classInd.txt', ''.join(f'{i + 1} {n}\n' for i, n in enumerate(class_names(cfg.n_classes, variant))))
     _write_text(sp/'trainlist01.txt', ''.join(f"{r['path']} {r['label'] + 1}\n" for r in rows if r['subset'] == 'train'))
     for s in SPLITS[1:]:
         _write_text(sp/('testlist01.txt' if s == 'test' else f'testlist01_{s}.txt'), ''.join(f"{r['path']}\n" for r in rows if r['subset'] == s))
@@ -301,10 +325,10 @@ def is_complete(d, cfg: SynthCfg) -> bool:
     return (Path(d)/'done').is_file() and (Path(d)/'done').read_text() == _cfg_json(cfg)
 
 # %% ../../nbs/03_synthetic.ipynb #c18608c8
-def write_benchmark(out, # folder that receives `synth-ucf/` and `synth-hmdb/`
+def write_benchmark(out, # folder that receives `synth-ucf/`, `synth-hmdb/` and `synth-dive/`
                     cfg: SynthCfg, # generation parameters
                     workers: int | None = None, # processes (default: up to 2); 0 or 1 renders in this process
-                    variants=('ucf', 'hmdb'), # which variants to write
+                    variants=tuple(VARIANTS), # which variants to write
                     progress: bool = True) -> dict:
     "Generate (or finish, or keep) the synthetic benchmark under `out`; returns {dataset name: folder}."
     out, res = Path(out), {}
@@ -326,7 +350,7 @@ def write_benchmark(out, # folder that receives `synth-ucf/` and `synth-hmdb/`
         else:
             for j in jobs: _write_one(j); bar.update()
         bar.close()
-        _write_lists(d, rows, cfg)
+        _write_lists(d, rows, cfg, variant)
         _write_text(d/'done', _cfg_json(cfg))
     return res
 
