@@ -29,6 +29,16 @@ def paper_columns(metrics: dict, # {'<dataset>/<protocol>/<metric>': value in [0
         out[f'{name} {m}' if proto == 'retrieval' else f'{name} {proto}'] = 100 * val
     return out
 
+def _named_datasets(cfg, # a run's config
+                    names: tuple, # the papers' names of evaluation sets, e.g. ('HMDB51',)
+                    artifact: str = '', # for the message
+                   ) -> tuple:
+    "The run's evaluation sets (`eval_datasets`) whose paper name (`PAPER_DATASET`) is among `names`."
+    from s2vc_repro.evaluate import eval_datasets
+    out = tuple(d for d in eval_datasets(cfg) if PAPER_DATASET.get(d, d) in names)
+    if not out: raise ValueError(f"{artifact}: none of the evaluation sets {eval_datasets(cfg)} of {cfg.data.dataset} is one of {list(names)}")
+    return out
+
 # %% ../nbs/11b_notebook.ipynb #ed7f301a
 @dataclass
 class PaperSetup:
@@ -78,6 +88,7 @@ class PaperSetup:
                     cfg = self.config(run, s)
                     protos = tuple(p for p in ev.protocols if p not in ev.once or s == seeds[0])
                     kw = {'datasets': (cfg.data.dataset,)} if ev.datasets == 'pretraining' else {}
+                    if isinstance(ev.datasets, tuple): kw = {'datasets': _named_datasets(cfg, ev.datasets, artifact)}
                     if protos: out.append(dict(row=row, run=run, seed=s, cfg=cfg, protocols=protos, kwargs=kw))
         return out
 

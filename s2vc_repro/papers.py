@@ -222,7 +222,7 @@ class Evaluation:
     protocols: tuple             # evaluation protocols
     seeds: str | int | None = None    # notebook parameter giving how many of the profile's seeds, or that number (None: all)
     rows: str | tuple | None = None   # notebook parameter giving the rows to run, or the rows themselves (None: every runnable row)
-    datasets: str | None = None  # 'pretraining': the run's own pre-training set; None: the profile's eval.datasets
+    datasets: str | tuple | None = None  # 'pretraining': the run's own pre-training set; the papers' names of some of the profile's eval.datasets (e.g. ('HMDB51',)); None: all of them
     once: tuple = ()             # protocols evaluated on the first seed only (none by default: `seeds` limits a costly one)
 
 def load_evaluations(path=None) -> dict:
@@ -239,7 +239,9 @@ def load_evaluations(path=None) -> dict:
             protos = tuple(e.get('protocols') or ())
             if not protos or (bad := [p for p in protos if p not in EVAL_PROTOCOLS]):
                 raise FactsError(f"{where}: protocols {list(protos)}; valid: {', '.join(EVAL_PROTOCOLS)}")
-            if e.get('datasets') not in (None, 'pretraining'): raise FactsError(f"{where}: datasets {e['datasets']!r}; valid: pretraining (or leave it out)")
+            ds = e.get('datasets')
+            if isinstance(ds, list) and ds and all(isinstance(d, str) for d in ds): ds = tuple(ds)
+            elif ds not in (None, 'pretraining'): raise FactsError(f"{where}: datasets {ds!r}; valid: pretraining, a list of the papers' evaluation sets (e.g. [HMDB51]), or leave it out")
             seeds, rows = e.get('seeds'), e.get('rows')
             if not (seeds is None or isinstance(seeds, str) or (type(seeds) is int and seeds > 0)):
                 raise FactsError(f"{where}: seeds {seeds!r}; expected a notebook parameter's name or a number of seeds > 0")
@@ -247,7 +249,7 @@ def load_evaluations(path=None) -> dict:
                 if not rows or not all(isinstance(r, str) for r in rows): raise FactsError(f"{where}: rows {rows!r}; expected row names")
                 rows = tuple(rows)
             elif not (rows is None or isinstance(rows, str)): raise FactsError(f"{where}: rows {rows!r}; expected a notebook parameter's name or a list of rows")
-            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, e.get('datasets'), tuple(e.get('once', ()))))
+            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, ds, tuple(e.get('once', ()))))
     return out
 
 EVALUATIONS = load_evaluations()
