@@ -75,6 +75,23 @@ def test_table4_rows_train_a_step(pos, neg):
         o = t.training_step(batch(cfg), aug)
         assert torch.isfinite(o['loss']) and 0 <= o['acc'] <= 1
 
+@pytest.mark.parametrize('name', ['moco', 'dsm', 'dsm-triplet'])
+def test_static_input_feeds_one_frame_repeated(name):
+    "method.input 'static' (DSM Fig. 1's static twins): every clip the encoder sees is one of its frames repeated."
+    cfg = get_config('smoke', {'method.name': name, 'method.input': 'static'})
+    aug, seen = ClipAugment(cfg.aug, cfg.data.size), []
+    spy = lambda x: seen.append(x) or aug(x)
+    b = batch(cfg)
+    if name == 'moco': b['video'] = torch.stack([b['video'], b['negative']], 1)  # MoCo's pairs
+    torch.manual_seed(0)
+    out = build_method(cfg).training_step(b, spy)
+    assert torch.isfinite(out['loss']) and len(seen) == (2 if name == 'moco' else 3)
+    assert all(torch.equal(x, x[:, :, :1].expand_as(x)) for x in seen)
+
+def test_static_input_refused_by_methods_without_it():
+    with pytest.raises(ValueError, match='does not train on static clips'):
+        build_method(get_config('smoke', {'method.name': 'tfd', 'method.input': 'static'}))
+
 def test_contrastive_logits_include_query_encoded_negative():
     "eq. 7: the intra-video negative adds one logit q.n/T, with n from the query encoder (gradient flows through it)."
     cfg = get_config('smoke', {'method.name': 'dsm'})

@@ -8,9 +8,16 @@ import torch
 import torch.distributed as dist
 from torch import nn, Tensor
 from ..config import METHODS
+from ..augment import static_clip
 
 # %% auto #0
-__all__ = ['Method', 'register', 'method_class', 'build_method', 'dist_info', 'concat_all_gather', 'to_device']
+__all__ = ['StaticInput', 'Method', 'register', 'method_class', 'build_method', 'dist_info', 'concat_all_gather', 'to_device']
+
+# %% ../../nbs/07a_methods.ipynb #a7c51e02
+class StaticInput(nn.Module):
+    "An augmentation `aug` applied after each clip is replaced by one of its frames (random per clip) repeated over time."
+    def __init__(self, aug: nn.Module): super().__init__(); self.aug = aug
+    def forward(self, x: Tensor) -> Tensor: return self.aug(static_clip(x))
 
 # %% ../../nbs/07a_methods.ipynb #2e596e14
 class Method(nn.Module):
@@ -18,12 +25,16 @@ class Method(nn.Module):
     data_mode: str = 'pair'               # 'pair' (two clips per item) or 'train' (one clip per item)
     find_unused_parameters: bool = False  # set by methods whose steps leave some trainable parameters unused (DDP)
     name: str = ''                        # the registry name, set by `register`
+    static_input: bool = False            # trains on static clips when `cfg.method.input` is 'static' (set by `register`)
 
     def __init__(self, cfg, # the run's `Config`
                  backbone: nn.Module | None = None, # the network to train (None: built from `cfg.model`)
                 ):
         super().__init__()
         self.cfg = cfg
+        if getattr(cfg.method, 'input', 'clip') == 'static' and not self.static_input:
+            ok = [n for n in METHODS if getattr(METHODS[n], 'static_input', False)]
+            raise ValueError(f"method {self.name or type(self).__name__!r} does not train on static clips (method.input 'static'); methods that do: {', '.join(ok)}")
         if backbone is None:
             from s2vc_repro.backbones import build_backbone
             backbone = build_backbone(cfg.model.backbone, cfg.model.width)
@@ -33,6 +44,9 @@ class Method(nn.Module):
         "The loss of one batch: `dict(loss=Tensor, **detached scalar tensors to log)`."
         raise NotImplementedError(f"{type(self).__name__} must implement training_step(batch, aug)")
     def forward(self, batch: dict, aug: nn.Module) -> dict: return self.training_step(batch, aug)
+    def input_aug(self, aug: nn.Module) -> nn.Module:
+        "What the encoder's inputs go through: `aug`, or for `method.input` 'static' `StaticInput(aug)`."
+        return StaticInput(aug) if getattr(self.cfg.method, 'input', 'clip') == 'static' else aug
     def after_step(self): "Called after each optimiser step."
     def on_epoch_start(self, epoch: int): "Called before each epoch (0-based)."
 
@@ -65,11 +79,12 @@ class Method(nn.Module):
 # %% ../../nbs/07a_methods.ipynb #3af68da6
 def register(name: str, # the value of `cfg.method.name` that selects the class
              sections: tuple = (), # the method's own config sections (`flow`, `s2vc`, `dsm`, `dclr`) that it reads
+             static_input: bool = False, # the method trains on static clips when `cfg.method.input` is 'static'
             ):
     "Class decorator that registers a `Method` subclass in `METHODS` under `name`."
     def _register(cls):
         if not (isinstance(cls, type) and issubclass(cls, Method)): raise TypeError(f"register({name!r}) expects a Method subclass, got {cls!r}")
-        cls.name = name
+        cls.name, cls.static_input = name, static_input
         return METHODS.add(name, cls, sections=tuple(sections))
     return _register
 

@@ -136,7 +136,7 @@ class DSMViews:
         return None if v is None else aug(v)
 
 # %% ../../nbs/07e_dsm.ipynb #d50aa74f
-@register('dsm', sections=('dsm',))
+@register('dsm', sections=('dsm',), static_input=True)
 class DSM(DSMViews, MoCo):
     "DSM's contrastive objective: MoCo + TPS-warped positive + one intra-video negative per query (eq. 7)."
     def __init__(self, cfg, # the run's `Config` (`cfg.method`, `cfg.dsm`)
@@ -158,7 +158,7 @@ class DSM(DSMViews, MoCo):
         return ctx['n'][:, None]
 
 # %% ../../nbs/07e_dsm.ipynb #826eee63
-@register('dsm-triplet', sections=('dsm',))
+@register('dsm-triplet', sections=('dsm',), static_input=True)
 class DSMTriplet(DSMViews, Method):
     "DSM's intra-video triplet objective (eq. 5) on L2-normalised 128-d embeddings."
     def __init__(self, cfg, # the run's `Config` (`cfg.method.dim`, `cfg.dsm`)
@@ -177,6 +177,7 @@ class DSMTriplet(DSMViews, Method):
 
     def training_step(self, batch: dict, aug: nn.Module) -> dict:
         "Triplet loss of (anchor, positive, negative) with `cfg.dsm.margin`."
+        aug = self.input_aug(aug)  # static clips for `method.input` 'static'
         xa, xp = self.anchor_positive(batch, aug)
         xn = self.negative_view(batch, aug)
         za, zp, zn = self.embed(torch.cat([xa, xp, xn])).chunk(3)

@@ -75,7 +75,7 @@ def shuffled_encode(encode, # maps a batch of inputs to (n, dim) embeddings
     return k[torch.argsort(perm)]
 
 # %% ../../nbs/07b_moco.ipynb #417cbce4
-@register('moco')
+@register('moco', static_input=True)
 class MoCo(Method):
     "MoCo with a queue of negatives; the base class of S2VC, TFD, DSM and the testbed's positives."
     data_mode = 'pair'
@@ -123,6 +123,7 @@ class MoCo(Method):
 
     def training_step(self, batch: dict, aug: nn.Module) -> dict:
         "InfoNCE of the query against its key, the queue and `extra_negatives`; the keys then join the queue."
+        aug = self.input_aug(aug)  # static clips for `method.input` 'static'
         xq, xk = self.make_views(batch, aug)
         ctx = dict(batch=batch, aug=aug, xq=xq, xk=xk)
         ctx['q'], ctx['k'] = self.encode_query(xq), self.encode_key(xk)

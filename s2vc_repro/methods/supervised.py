@@ -15,7 +15,7 @@ from .base import Method, register
 __all__ = ['Supervised']
 
 # %% ../../nbs/07c_supervised.ipynb #2cd1465f
-@register('supervised')
+@register('supervised', static_input=True)
 class Supervised(Method):
     "Backbone + linear classifier trained with cross-entropy on the clip labels (optionally on static clips)."
     data_mode = 'train'
