@@ -366,10 +366,10 @@ def label_subset(labels, # class of every training video, (V,)
 
 # %% ../nbs/09_evaluate.ipynb #f4a1c005
 def _video_keys(ds) -> tuple:
-    "(key, label) of every video of `ds`: class folder + file name of its record, else its index."
+    "(names, labels, whether the names are paths) of the videos of `ds`: class folder + file name of each record, else its index."
     recs = getattr(ds, 'records', None)
-    if recs is not None and all(hasattr(r, 'path') for r in recs): return [_record_key(r.path) for r in recs], np.array([int(r.label) for r in recs])
-    return [str(i) for i in range(len(ds))], np.array([int(ds[i]['label']) for i in range(len(ds))])
+    if recs is not None and all(hasattr(r, 'path') for r in recs): return [_record_key(r.path) for r in recs], np.array([int(r.label) for r in recs]), True
+    return [str(i) for i in range(len(ds))], np.array([int(ds[i]['label']) for i in range(len(ds))]), False
 
 def labels_file(subset_dir, name: str, fraction: float, seed: int) -> Path:
     "Where `labelled_subset` keeps the videos of `fraction` of dataset `name`'s labels at `seed`."
@@ -383,7 +383,7 @@ def labelled_subset(ds, # a training dataset: a `VideoDataset` or a list of item
                    ) -> tuple:
     "(the dataset restricted to a class-stratified `fraction` of its videos, their indices in `ds`)."
     from s2vc_repro.records import atomic_write
-    keys, y = _video_keys(ds)
+    keys, y, paths = _video_keys(ds)
     f = labels_file(subset_dir, name, fraction, seed) if subset_dir is not None else None
     if f is not None and f.exists():
         pos = {k: i for i, k in enumerate(keys)}
@@ -391,7 +391,7 @@ def labelled_subset(ds, # a training dataset: a `VideoDataset` or a list of item
         if miss := [k for k in listed if k not in pos]: raise ValueError(f"{f} lists {len(miss)} video(s) that {name} does not have (e.g. {miss[0]}): the data changed; remove the file to draw the subset again")
         idx = np.sort(np.array([pos[k] for k in listed], dtype=np.int64))
     else:
-        idx = label_subset(y, fraction, seed, keys)
+        idx = label_subset(y, fraction, seed, keys if paths else None)
         if f is not None: atomic_write(f, ''.join(f'{keys[i]} {y[i]}\n' for i in idx))
     if hasattr(ds, 'records'):
         sub = copy.copy(ds); sub.records = [ds.records[i] for i in idx]
