@@ -19,8 +19,8 @@ from .methods.dclr import minmax, upsample_map
 __all__ = ['BIAS_SPLITS', 'PROTOCOLS', 'TRANSFER', 'make_test_transform', 'video_outputs', 'extract_features', 'linear_head',
            'predict', 'linear_probe', 'VideoClassifier', 'make_train_transform', 'finetune', 'nearest_neighbours',
            'retrieval_recall', 'home_families', 'bias_metrics', 'MapClips', 'shuffle_frames', 'order_probe',
-           'class_accuracy', 'eval_datasets', 'build_eval_dataset', 'evaluate_backbone', 'cam', 'probe_cam',
-           'moving_pixels', 'mass_share']
+           'class_accuracy', 'check_fraction', 'label_subset', 'labels_file', 'labelled_subset', 'eval_datasets',
+           'build_eval_dataset', 'evaluate_backbone', 'cam', 'probe_cam', 'moving_pixels', 'mass_share']
 
 # %% ../nbs/09_evaluate.ipynb #08a8b42e
 def make_test_transform(cfg, # a `Config`: uses `data.size`, `eval.ten_crop`, `aug.mean`, `aug.std`
@@ -340,6 +340,64 @@ def class_accuracy(preds, labels, # predicted and true class per video
     p, y = np.asarray(preds), np.asarray(labels)
     return np.array([(p[y == c] == c).mean() if (y == c).any() else np.nan for c in range(n_classes)])
 
+# %% ../nbs/09_evaluate.ipynb #f4a1c002
+def check_fraction(fraction) -> float:
+    "`fraction` as a float if it is a share of the labels in (0, 1], else a `ValueError` saying what is valid."
+    import numbers
+    ok = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool) and 0 < float(fraction) <= 1
+    if not ok: raise ValueError(f"label fraction {fraction!r} is not a share of the labels: give a number in (0, 1], e.g. 0.01 for 1% of them")
+    return float(fraction)
+
+def label_subset(labels, # class of every training video, (V,)
+                 fraction: float, # share of the videos kept, in (0, 1]
+                 seed: int = 0, # the draw: the same (fraction, seed) keeps the same videos
+                 keys=None, # a name per video (e.g. its path) that orders each class before the draw (default: its index)
+                ) -> np.ndarray:
+    "Sorted indices of a class-stratified share `fraction` of the videos: max(1, round(fraction x n_c)) of each class c."
+    f, y = check_fraction(fraction), np.asarray(labels).astype(np.int64).ravel()
+    keys = [str(k) for k in keys] if keys is not None else [f'{i:012d}' for i in range(len(y))]
+    if len(keys) != len(y): raise ValueError(f"{len(keys)} keys for {len(y)} labels")
+    out = []
+    for c in np.unique(y):
+        idx = sorted(np.flatnonzero(y == c), key=keys.__getitem__)
+        order = np.random.default_rng([int(seed), int(c)]).permutation(len(idx))
+        out += [idx[i] for i in order[:max(1, int(round(f * len(idx))))]]
+    return np.sort(np.asarray(out, dtype=np.int64))
+
+# %% ../nbs/09_evaluate.ipynb #f4a1c005
+def _video_keys(ds) -> tuple:
+    "(names, labels, whether the names are paths) of the videos of `ds`: class folder + file name of each record, else its index."
+    recs = getattr(ds, 'records', None)
+    if recs is not None and all(hasattr(r, 'path') for r in recs): return [_record_key(r.path) for r in recs], np.array([int(r.label) for r in recs]), True
+    return [str(i) for i in range(len(ds))], np.array([int(ds[i]['label']) for i in range(len(ds))]), False
+
+def labels_file(subset_dir, name: str, fraction: float, seed: int) -> Path:
+    "Where `labelled_subset` keeps the videos of `fraction` of dataset `name`'s labels at `seed`."
+    return Path(subset_dir)/f'labels-{name}-{check_fraction(fraction):g}-seed{int(seed)}.txt'
+
+def labelled_subset(ds, # a training dataset: a `VideoDataset` or a list of items with 'label'
+                    fraction: float, # share of the labels, in (0, 1]
+                    seed: int = 0, # the draw
+                    name: str = 'train', # the dataset's name, for the file
+                    subset_dir=None, # folder that keeps the list of chosen videos (None: not kept)
+                   ) -> tuple:
+    "(the dataset restricted to a class-stratified `fraction` of its videos, their indices in `ds`)."
+    from s2vc_repro.records import atomic_write
+    keys, y, paths = _video_keys(ds)
+    f = labels_file(subset_dir, name, fraction, seed) if subset_dir is not None else None
+    if f is not None and f.exists():
+        pos = {k: i for i, k in enumerate(keys)}
+        listed = [l.rsplit(' ', 1)[0] for l in f.read_text().splitlines() if l.strip()]
+        if miss := [k for k in listed if k not in pos]: raise ValueError(f"{f} lists {len(miss)} video(s) that {name} does not have (e.g. {miss[0]}): the data changed; remove the file to draw the subset again")
+        idx = np.sort(np.array([pos[k] for k in listed], dtype=np.int64))
+    else:
+        idx = label_subset(y, fraction, seed, keys if paths else None)
+        if f is not None: atomic_write(f, ''.join(f'{keys[i]} {y[i]}\n' for i in idx))
+    if hasattr(ds, 'records'):
+        sub = copy.copy(ds); sub.records = [ds.records[i] for i in idx]
+    else: sub = [ds[i] for i in idx]
+    return sub, idx
+
 # %% ../nbs/09_evaluate.ipynb #d911af1f
 PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune', 'shuffle', 'perclass')
 TRANSFER = {'synth-ucf': ('synth-ucf', 'synth-hmdb'), 'synth-hmdb': ('synth-hmdb',), 'synth-dive': ('synth-dive',),
@@ -378,10 +436,16 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
                       build=None, # build(cfg, name, subset, mode) -> dataset (default `build_eval_dataset`)
                       meta=None, # name -> meta rows (default: <data.root>/<name>/meta.csv when it exists)
                       pool=None, # retrieval features: None (pooled output) or a (t, h, w) max-pool grid (DSM)
+                      label_fraction=None, # linear / finetune learn from this class-stratified share of the training labels (`label_subset`; None: all)
+                      subset_dir=None, # folder that keeps the videos of that share (`labelled_subset`; None: not kept)
                       progress: bool = False) -> dict:
     "Run `protocols` on every evaluation dataset; a flat dict {'<dataset>/<protocol>/<metric>': float}."
     bad = [p for p in protocols if p not in PROTOCOLS]
     if bad: raise ValueError(f"unknown protocol(s) {bad}; valid protocols: {', '.join(PROTOCOLS)}")
+    if label_fraction is not None:
+        check_fraction(label_fraction)
+        if other := [p for p in protocols if p not in ('linear', 'finetune')]: raise ValueError(f"label_fraction applies to the linear and finetune protocols, not to {other}")
+    share = lambda ds, name: labelled_subset(ds, label_fraction, cfg.train.seed, name, subset_dir)
     device, build, e = _default_device(device), build or build_eval_dataset, cfg.eval
     tf, mode, res = make_test_transform(cfg), e.test_mode, {}
     feats = lambda ds, p=None: extract_features(backbone, ds, e.batch_size, device, tf, p, cfg.data.workers, progress)
@@ -396,7 +460,9 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
             Xtr, ytr = feats(tr_ds); Xte, yte = feats(te_ds)
         n_classes = getattr(tr_ds, 'n_classes', None) or int(max(ytr.max(), yte.max())) + 1 if need else None
         if {'linear', 'bias'} & set(protocols):
-            probe = linear_probe(Xtr, ytr, Xte, yte, e.linear_epochs, e.linear_lr, e.batch_size, n_classes=n_classes, seed=cfg.train.seed, device=device)
+            if label_fraction is None: Xl, yl = Xtr, ytr
+            else: keep = torch.as_tensor(share(tr_ds, name)[1]); Xl, yl = Xtr[keep], ytr[keep]
+            probe = linear_probe(Xl, yl, Xte, yte, e.linear_epochs, e.linear_lr, e.batch_size, n_classes=n_classes, seed=cfg.train.seed, device=device)
             if 'linear' in protocols: res[f'{name}/linear/top1'] = probe['acc']
         if 'retrieval' in protocols:
             if pool is not None: Xtr_r, Xte_r = feats(tr_ds, pool)[0], feats(te_ds, pool)[0]
@@ -423,6 +489,8 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
                                                       lr=e.linear_lr, batch_size=e.batch_size, seed=cfg.train.seed, device=device)
         if 'finetune' in protocols:
             tr1, te = build(cfg, name, 'train', 'train'), build(cfg, name, 'test', mode)
+            n_classes = n_classes or getattr(tr1, 'n_classes', None)  # of the whole split, before any share of it is taken
+            if label_fraction is not None: tr1 = share(tr1, name)[0]
             n = n_classes or getattr(tr1, 'n_classes', None) or 1 + max(int(tr1[i]['label']) for i in range(len(tr1)))
             res[f'{name}/finetune/top1'] = finetune(backbone, n, tr1, te, cfg, device=device, seed=cfg.train.seed, progress=progress)['acc']
     return res

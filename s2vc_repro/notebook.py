@@ -79,7 +79,9 @@ class PaperSetup:
                     protos = tuple(p for p in ev.protocols if p not in ev.once or s == seeds[0])
                     kw = ({'datasets': (cfg.data.dataset,)} if ev.datasets == 'pretraining' else
                           {'datasets': tuple(stand_in(d, cfg) for d in ev.datasets)} if ev.datasets else {})
-                    if protos: out.append(dict(row=row, run=run, seed=s, cfg=cfg, protocols=protos, kwargs=kw))
+                    for f in ev.label_fractions or (None,):  # 1 (all the labels) is the evaluation without a fraction, keyed as before
+                        k = {**kw, 'label_fraction': f} if f is not None and f < 1 else kw
+                        if protos: out.append(dict(row=row, run=run, seed=s, cfg=cfg, protocols=protos, kwargs=k, label_fraction=f))
         return out
 
     def evaluate(self, artifact: str, # an artifact with declared evaluations
@@ -90,6 +92,7 @@ class PaperSetup:
         out = []
         for q in self.requests(artifact, quiet=False, **params):
             for col, val in columns(self.store.evaluate(q['cfg'], q['protocols'], **q['kwargs'])).items():
+                if q['label_fraction'] is not None: col = f"{col} ({100 * q['label_fraction']:g}% labels)"
                 out.append(dict(row=q['row'], column=col, seed=q['seed'], value=val, config_hash=q['cfg'].hash, run=q['run']))
         return pd.DataFrame(out, columns=['row', 'column', 'seed', 'value', 'config_hash', 'run'])
 

@@ -213,7 +213,7 @@ def artifact_runs(artifact: str, # an inventory ID
 
 # %% ../nbs/00b_papers.ipynb #cfdace66
 EVAL_PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune', 'shuffle', 'perclass')  # `s2vc_repro.evaluate.PROTOCOLS`
-_EVAL_KEYS = ('protocols', 'seeds', 'rows', 'datasets', 'once')
+_EVAL_KEYS = ('protocols', 'seeds', 'rows', 'datasets', 'once', 'label_fractions')
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -224,6 +224,7 @@ class Evaluation:
     rows: str | tuple | None = None   # notebook parameter giving the rows to run, or the rows themselves (None: every runnable row)
     datasets: str | tuple | None = None  # 'pretraining': the run's own pre-training set; real datasets (their stand-ins on synthetic data); None: the profile's eval.datasets
     once: tuple = ()             # protocols evaluated on the first seed only (none by default: `seeds` limits a costly one)
+    label_fractions: tuple = ()  # shares of the training labels, each evaluated apart (none: all the labels; 1: all of them, said as 100%)
 
 def load_evaluations(path=None) -> dict:
     "The declared evaluations as `{artifact: [Evaluation, ...]}` (the `evaluations` of `runs.yaml`), validated."
@@ -250,7 +251,11 @@ def load_evaluations(path=None) -> dict:
                 if not rows or not all(isinstance(r, str) for r in rows): raise FactsError(f"{where}: rows {rows!r}; expected row names")
                 rows = tuple(rows)
             elif not (rows is None or isinstance(rows, str)): raise FactsError(f"{where}: rows {rows!r}; expected a notebook parameter's name or a list of rows")
-            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, ds, tuple(e.get('once', ()))))
+            fr = e.get('label_fractions') or []
+            if not isinstance(fr, list) or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f <= 1 for f in fr):
+                raise FactsError(f"{where}: label_fractions {fr!r}; expected a list of shares of the labels in (0, 1], e.g. [0.01, 0.1, 1]")
+            if fr and (bad := [p for p in protos if p not in ('linear', 'finetune')]): raise FactsError(f"{where}: label_fractions apply to linear and finetune, not to {bad}")
+            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, ds, tuple(e.get('once', ())), tuple(float(f) for f in fr)))
     return out
 
 EVALUATIONS = load_evaluations()

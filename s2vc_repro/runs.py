@@ -190,7 +190,9 @@ def evaluate_job(ecfg: Config, # the evaluation's config
     "Evaluate the backbone of `spec['run']` and cache the metrics."
     if fn is None: from s2vc_repro.evaluate import evaluate_backbone as fn
     run, t0 = Path(spec['run']), time.time()
-    res = fn(ecfg, load_backbone(run), protocols=tuple(spec['protocols']), **spec['kwargs'])
+    kw = dict(spec['kwargs'])
+    if kw.get('label_fraction') is not None: kw['subset_dir'] = run/'eval'  # the labelled videos, kept next to the results
+    res = fn(ecfg, load_backbone(run), protocols=tuple(spec['protocols']), **kw)
     prov = {**provenance(ecfg), 'eval_hash': spec['hash'], 'wall_time': time.time() - t0, 'run': run.name}
     write_evaluation(run, spec['hash'], spec['protocols'], res, prov)
 

@@ -318,3 +318,50 @@ def test_evaluate_backbone_end_to_end_on_video_files(tmp_path):
     ds = datasets.build_dataset(cfg, 'conflicting', mode='uniform')
     fams = _split_families(ds, _rows(read_meta(tmp_path, 'synth-ucf')), 'conflicting')
     assert fams == [(r.label + 1) % 3 for r in ds.records]
+
+
+# ---------------------------------------------------------------- a share of the labels (DSM Fig. 4)
+from s2vc_repro.evaluate import label_subset, labelled_subset, labels_file, check_fraction
+
+def test_label_subset_is_deterministic_stratified_and_nested():
+    y = np.repeat(np.arange(5), [100, 40, 21, 7, 2])
+    a = label_subset(y, 0.1, seed=3)
+    assert np.array_equal(a, label_subset(y, 0.1, seed=3)) and not np.array_equal(a, label_subset(y, 0.1, seed=4))
+    assert np.bincount(y[a]).tolist() == [10, 4, 2, 1, 1]  # round(10%) of every class, at least one
+    assert np.bincount(y[label_subset(y, 0.01, seed=3)]).tolist() == [1] * 5
+    assert set(label_subset(y, 0.01, seed=3)) <= set(a) <= set(label_subset(y, 0.5, seed=3))
+    assert np.array_equal(label_subset(y, 1.0, seed=3), np.arange(len(y))) and np.array_equal(label_subset(y, 1, seed=9), np.arange(len(y)))
+    keys = [f'c{c}/v{i:03d}.mp4' for i, c in enumerate(y)]  # the draw follows the keys, not the listing order
+    p = np.random.default_rng(0).permutation(len(y))
+    assert sorted(keys[p[i]] for i in label_subset(y[p], 0.1, 3, [keys[j] for j in p])) == sorted(keys[i] for i in label_subset(y, 0.1, 3, keys))
+
+@pytest.mark.parametrize('bad', [0, 0.0, -0.5, 1.01, 100, float('nan'), float('inf'), '0.1', None, True])
+def test_label_fraction_rejects_what_is_not_a_share(bad):
+    with pytest.raises(ValueError, match=r'number in \(0, 1\]'): check_fraction(bad)
+    with pytest.raises(ValueError, match=r'number in \(0, 1\]'): label_subset([0, 1, 1], bad)
+    if bad is not None:  # None is evaluate_backbone's default: all the labels
+        with pytest.raises(ValueError, match=r'number in \(0, 1\]'): evaluate_backbone(get_config('smoke'), Tiny(), ('finetune',), label_fraction=bad, build=lambda *a: [])
+
+def test_label_fraction_only_for_linear_and_finetune():
+    with pytest.raises(ValueError, match='linear and finetune'): evaluate_backbone(get_config('smoke'), Tiny(), ('retrieval',), label_fraction=0.1, build=lambda *a: [])
+
+def test_labelled_subset_keeps_its_videos_and_reads_them_back(tmp_path):
+    items = fake_items(30, n_classes=3, one_clip=True)
+    sub, idx = labelled_subset(items, 0.2, seed=1, name='toy', subset_dir=tmp_path)
+    f = labels_file(tmp_path, 'toy', 0.2, 1)
+    assert f.name == 'labels-toy-0.2-seed1.txt' and len(f.read_text().splitlines()) == len(sub) == 6
+    assert [it['label'] for it in sub] == [items[i]['label'] for i in idx] and sorted(set(it['label'] for it in sub)) == [0, 1, 2]
+    f.write_text('0 0\n4 1\n')  # a kept list wins over a new draw
+    assert labelled_subset(items, 0.2, seed=1, name='toy', subset_dir=tmp_path)[1].tolist() == [0, 4]
+
+def test_label_fraction_is_its_own_evaluation_and_old_keys_stay():
+    from s2vc_repro.papers import run_config
+    from s2vc_repro.runs import eval_hash
+    from s2vc_repro.notebook import paper_setup
+    cfg = run_config('dsm/moco-c3d-ucf101', 'mini')
+    assert eval_hash(cfg) == 'afc71fa124ca'  # the key of the cached finetune / linear evaluations of the mini MoCo run
+    ds = {'datasets': ('synth-ucf',)}
+    keys = {eval_hash(cfg, **ds), eval_hash(cfg, **ds, label_fraction=0.01), eval_hash(cfg, **ds, label_fraction=0.1)}
+    assert len(keys) == 3
+    q = [r for r in paper_setup('mini').requests('dsm-fig4') if r['row'] == 'MoCo' and r['seed'] == 0]
+    assert [r['kwargs'] for r in q] == [{**ds, 'label_fraction': 0.01}, {**ds, 'label_fraction': 0.1}, ds]  # 100%: the plain finetune
