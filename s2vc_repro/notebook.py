@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import pandas as pd
 from .config import Config, get_config, stand_in
-from .papers import artifact_runs, run_config, PAPER_RUNS, EVALUATIONS, USES
+from .papers import artifact_runs, run_config, reported, PAPER_RUNS, EVALUATIONS, USES
 from .report import provenance
 
 # %% auto #0
-__all__ = ['PAPER_DATASET', 'SCRATCH_ENV', 'paper_columns', 'PaperSetup', 'aggregate', 'paper_setup']
+__all__ = ['PAPER_DATASET', 'SCRATCH_ENV', 'paper_columns', 'PaperSetup', 'aggregate', 'paper_setup', 'gain_bars']
 
 # %% ../nbs/11b_notebook.ipynb #cbcc7829
 PAPER_DATASET = {'ucf101': 'UCF101', 'hmdb51': 'HMDB51', 'synth-ucf': 'UCF101', 'synth-hmdb': 'HMDB51', 'synth-dive': 'Diving48',
@@ -155,3 +155,30 @@ def paper_setup(profile: str = 'smoke', # the profile: 'smoke', 'mini' or 'paper
     base = get_config(profile, {'data.root': str(data_root)})  # the data is made by the runs that read it (`ensure_data`)
     out_dir.mkdir(parents=True, exist_ok=True)
     return PaperSetup(profile, out_dir, runs_dir, data_root, RunStore(runs_dir), base, list(range(base.eval.seeds)))
+
+# %% ../nbs/11b_notebook.ipynb #5ae9f4c7
+def gain_bars(tab: pd.DataFrame, # `aggregate` output: row, column, value, std
+              artifact: str, # the artifact whose reported numbers are drawn beside ours
+              baseline: str, # the row the gains are measured from
+              columns: list, # the columns to draw, one panel each, e.g. ['UCF101 linear', 'HMDB51 linear']
+              ours: str = 'ours', # legend label of our bars (say the profile and seeds)
+              paper: str = 'paper', # legend label of the paper's bars
+             ):
+    "One panel per column: every row's gain over `baseline` in points, ours (± std over seeds) beside the paper's."
+    import numpy as np, matplotlib.pyplot as plt
+    rep = reported(artifact)
+    names = [n for n in dict.fromkeys(rep.row) if n != baseline]
+    if baseline not in set(tab.row): raise ValueError(f"baseline row {baseline!r} is not in the table; its rows: {sorted(set(tab.row))}")
+    fig, axs = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 3.6), squeeze=False)
+    for ax, col in zip(axs[0], columns):
+        g, p = tab[tab.column == col].set_index('row'), rep[rep.column == col].set_index('row').value
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, (g.value - g.value[baseline]).reindex(names), 0.4, yerr=g['std'].reindex(names).fillna(0), capsize=3,
+               label=f'{ours}; {baseline} {g.value[baseline]:.1f}')
+        if baseline in p: ax.bar(x + 0.2, (p - p[baseline]).reindex(names), 0.4, alpha=0.6, label=f'{paper}; {baseline} {p[baseline]:.1f}')
+        ax.axhline(0, color='k', lw=0.8)
+        ax.set_xticks(x, [n.replace(' + ', '\n+ ').replace(' / ', '\n/ ') for n in names], fontsize=7)
+        ax.set_ylabel(f'{col} minus {baseline} (points)', fontsize=8); ax.set_title(f'{col}: gain over {baseline}', fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
