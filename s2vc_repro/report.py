@@ -170,7 +170,7 @@ def load_results(out_dir: str|Path, # a results folder written by `write_table` 
     frames = []
     for p in sorted(Path(out_dir).glob('*.csv')):
         if p.stem not in ARTIFACTS: continue
-        df = pd.read_csv(p, dtype={'seeds': str})
+        df = pd.read_csv(p, dtype={'seeds': str}, keep_default_na=False, na_values=[''])  # a row named 'None' or 'NA' stays a name
         if 'reproduced' not in df.columns and 'value' in df.columns: df = df.rename(columns={'value': 'reproduced'})
         if not {'row', 'column', 'reproduced'} <= set(df.columns): continue
         if 'artifact' not in df.columns: df.insert(0, 'artifact', p.stem)
