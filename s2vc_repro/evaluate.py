@@ -491,7 +491,7 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
             tr1, te = build(cfg, name, 'train', 'train'), build(cfg, name, 'test', mode)
             n_classes = n_classes or getattr(tr1, 'n_classes', None)  # of the whole split, before any share of it is taken
             if label_fraction is not None: tr1 = share(tr1, name)[0]
-            n = n_classes or getattr(tr1, 'n_classes', None) or 1 + max(int(tr1[i]['label']) for i in range(len(tr1)))
+            n = n_classes or 1 + max(int(tr1[i]['label']) for i in range(len(tr1)))
             res[f'{name}/finetune/top1'] = finetune(backbone, n, tr1, te, cfg, device=device, seed=cfg.train.seed, progress=progress)['acc']
     return res
 
