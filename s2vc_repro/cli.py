@@ -85,6 +85,7 @@ def cmd_reproduce(args) -> int:
         for i, a in R.ARTIFACTS.items(): print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
         return 0
     if args.jobs < 1: raise UsageError(f'--jobs must be >= 1, got {args.jobs}')
+    if args.notebook_jobs < 1: raise UsageError(f'--notebook-jobs must be >= 1, got {args.notebook_jobs}')
     if args.executor != 'slurm' and (given := [o for o, v in (('--partition', args.partition), ('--gpus-per-job', args.gpus_per_job), ('--time', args.time),
                                                               ('--account', args.account)) if v is not None]):
         raise UsageError(f"{', '.join(given)} apply to --executor slurm only")
@@ -96,7 +97,8 @@ def cmd_reproduce(args) -> int:
                       data=args.data, timeout=timeout, dry_run=args.dry_run, progress=args.progress, log_output=args.verbose,
                       params=parse_sets(args.param), log=lambda s: print(s, flush=True), quiet=args.quiet,
                       tutorials=False if args.no_tutorials else None, site=not args.no_site,
-                      executor=args.executor, jobs=args.jobs, slurm=_slurm_options(args), prerun=not args.no_prerun)
+                      executor=args.executor, jobs=args.jobs, slurm=_slurm_options(args), prerun=not args.no_prerun,
+                      notebook_jobs=args.notebook_jobs)
     return 0 if res['ok'] else 1
 
 def cmd_site(args) -> int:
@@ -221,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-tutorials', action='store_true', help='do not execute the tutorials (a full reproduction does)')
     p.add_argument('--no-site', action='store_true', help='do not render RESULTS/<profile>/site/ at the end')
     p.add_argument('-v', '--verbose', action='store_true', help="stream the notebooks' cell output")
+    p.add_argument('--notebook-jobs', type=int, default=1, metavar='N',
+                   help='paper notebooks executed at once once the runs are made, each with a share of the CPU threads (default: 1)')
     p.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
                    help="extra notebook parameter, value read as YAML (repeatable), e.g. --param \"rows=[MoCo, S2VC]\"")
     g = p.add_argument_group('making the runs', 'Every run the notebooks read is planned first and made before they run, by one executor '

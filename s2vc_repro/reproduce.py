@@ -120,13 +120,14 @@ def run_notebook(nb, # the paper notebook
     if log_output and not logging.getLogger('papermill').handlers:
         h = logging.StreamHandler(sys.stdout); h.setFormatter(logging.Formatter('      %(message)s'))
         logging.getLogger('papermill').addHandler(h); logging.getLogger('papermill').setLevel(logging.INFO)
-    nb, out_nb = Path(nb), Path(out_nb)
+    nb, out_nb = Path(nb).resolve(), Path(out_nb).resolve()
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_nb.with_name(f'.{out_nb.stem}.partial.ipynb')
     t0, err = time.time(), None
     try:
         pm.execute_notebook(str(nb), str(tmp), parameters=params, kernel_name='python3', execution_timeout=timeout,
-                            cwd=str(nb.parent), progress_bar=progress, log_output=log_output,
+                            resources={'metadata': {'path': str(nb.parent)}}, # the kernel's folder; papermill's `cwd` would chdir this whole process, which its threads share
+                            progress_bar=progress, log_output=log_output,
                             **({} if log_output else dict(kernel_manager_class=_quiet_kernel_manager())))
     except Exception as e: err = _first_line(e)
     except BaseException:  # interrupted: the previous executed notebook stays
@@ -169,8 +170,10 @@ def artifact_statuses(found: list, recorded: dict) -> dict:
     by_id = {i: nb for nb in found for i in nb.ids}
     out = {}
     for i in ARTIFACTS:
+        rec = recorded.get(i)
         if i not in by_id: out[i] = dict(status='not yet implemented')
-        else: out[i] = recorded.get(i) or dict(status='not run', notebook=str(by_id[i].path))
+        elif rec and rec.get('status') != 'not yet implemented': out[i] = rec  # a notebook has come since a manifest said so
+        else: out[i] = dict(status='not run', notebook=str(by_id[i].path))
     return out
 
 # %% ../nbs/12_reproduce.ipynb #3349a39e
@@ -269,6 +272,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
               jobs: int = 1, # local: runs made at once (a GPU each when there are GPUs, else a share of the CPU threads)
               slurm: dict | None = None, # slurm: `SlurmExecutor` options (partition, gpus_per_job, time_min, account, ...)
               prerun: bool = True, # make every planned run before the notebooks (False: each notebook makes what it asks for, when it asks)
+              notebook_jobs: int = 1, # paper notebooks executed at once (each its own kernel, with a share of the CPU threads)
              ) -> dict:
     "Run the paper notebooks of `profile` and write `results/<profile>/`; returns a summary with `ok`."
     say = (lambda s: None) if quiet else log
@@ -284,6 +288,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
     params = dict(profile=profile, out_dir=str(out_dir.resolve()), runs_dir=str(Path(runs).resolve()),
                   data_root=str(Path(data or cfg.data.root).resolve()), **(params or {}))
     if only and missing: log(f"not yet implemented (no notebook): {', '.join(missing)}")
+    if not isinstance(notebook_jobs, int) or notebook_jobs < 1: raise ValueError(f"notebook_jobs must be an integer >= 1, got {notebook_jobs!r}")
     from s2vc_repro.executors import make_executor
     exec_spec = dict(kind=executor, **({'jobs': jobs} if executor == 'local' else (slurm or {})))
     make_executor(**exec_spec)  # bad options fail here, before anything runs
@@ -328,12 +333,15 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
     made = make_runs(p['graph'], runs, exec_spec, say, quiet or progress) if prerun and p and p['to_make'] else None
     say(f'{len(todo)} notebook(s)' + (f' and {len(tuts)} tutorial(s)' if tuts else '') + f' -> {out_dir}')
     os.environ['S2VC_EXECUTOR'], env_before = json.dumps(exec_spec), os.environ.get('S2VC_EXECUTOR')  # the notebooks' stores use it too
-    for k, nb in enumerate(todo, 1):
+    par = min(notebook_jobs, max(1, len(todo)))
+    def execute(k, nb):  # one paper notebook; with `par` > 1 the live line gives way to a line when it starts and ends
         label = f"[{k}/{len(todo)}] {', '.join(nb.ids)}"
         say(f'{label}  ({nb.path})')
         t0 = time.time()
-        with Progress(label, runs, out_dir/'notebooks', nb.path.stem, log=say, quiet=quiet or log_output or progress):
+        with Progress(label, runs, out_dir/'notebooks', nb.path.stem, log=say, quiet=quiet or log_output or progress or par > 1):
             res = run_notebook(nb.path, out_dir/'notebooks'/nb.path.name, params, timeout, progress, log_output)
+        return label, nb, t0, res
+    def record(label, nb, t0, res):  # in this thread only: the manifest and index are rewritten after every notebook
         for i in nb.ids:
             files = artifact_files(out_dir, i, since=t0)
             e = dict(res, notebook=str(nb.path), executed=f'notebooks/{nb.path.name}', files=files,
@@ -344,8 +352,21 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
             recorded[i] = e
         runs_log.append(dict(notebook=str(nb.path), ids=nb.ids, **res))
         bad = [i for i in nb.ids if recorded[i]['status'] != 'done']
-        say(f"      {'failed' if bad else 'done'} in {res['wall_s']:.1f} s" + (f": {recorded[bad[0]]['error']}" if bad else ''))
+        say(f"      {label.split()[0] + ' ' if par > 1 else ''}{'failed' if bad else 'done'} in {res['wall_s']:.1f} s"
+            + (f": {recorded[bad[0]]['error']}" if bad else ''))
         write()
+    if par == 1:
+        for k, nb in enumerate(todo, 1): record(*execute(k, nb))
+    else:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+        threads_before = os.environ.get('OMP_NUM_THREADS')
+        if threads_before is None: os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // par))  # the kernels share the cores
+        pool = ThreadPoolExecutor(par)
+        try:
+            for f in as_completed([pool.submit(execute, k, nb) for k, nb in enumerate(todo, 1)]): record(*f.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # interrupted: the notebooks running finish, no other starts
+            if threads_before is None: os.environ.pop('OMP_NUM_THREADS', None)
     for k, t in enumerate(tuts, 1):
         label = f'[tutorial {k}/{len(tuts)}] {t.stem}'
         say(f'{label}  ({t})')

@@ -150,3 +150,27 @@ def test_progress_shows_epochs_and_eta(tmp_path, quiet):
     assert lines[0].startswith('plan: ') and 'flow' in lines[0] and 'eval' in lines[0]  # the plan (of the job graph) comes first
     for e in (1, 2): assert f'training moco, seed 2: epoch {e}/2' in text, text
     assert 'ETA 0:' in text and '32 clips/s' in text and '[1/1] s2vc-tab2' in text
+
+MEETS = ("import time\nfrom pathlib import Path\nassert Path.cwd().name == '{folder}', Path.cwd()  # the kernel runs in its notebook's folder\n"
+         "Path(out_dir, '{me}.started').write_text('')\n"
+         "t0 = time.time()\nwhile not Path(out_dir, '{other}.started').exists():\n"
+         "    assert time.time() - t0 < 120, 'the other notebook never started beside this one'\n    time.sleep(0.2)\n"
+         "Path(out_dir, '{me}.md').write_text('| a |\\n|---|\\n| 1 |')")
+
+def test_notebook_jobs_run_notebooks_side_by_side(tmp_path, monkeypatch):
+    "Each of two notebooks waits until the other has started: they pass only when executed at once."
+    nbs = tmp_path/'nbs'
+    make_notebook(nbs/'s2vc'/'s2vc-tab2.ipynb', [MEETS.format(me='s2vc-tab2', other='dsm-tab1', folder='s2vc')], PARAMS)
+    make_notebook(nbs/'dsm'/'dsm-tab1.ipynb', [MEETS.format(me='dsm-tab1', other='s2vc-tab2', folder='dsm')], PARAMS)
+    monkeypatch.chdir(tmp_path)  # relative results and runs folders: no notebook may move this process's working folder
+    lines = []
+    res = reproduce('smoke', results='results', notebooks=nbs, runs='runs', log=lines.append, site=False,
+                    prerun=False, tutorials=False, notebook_jobs=2)
+    assert res['ok'] and sorted(res['done']) == ['dsm-tab1', 's2vc-tab2'], lines
+    assert Path.cwd() == tmp_path
+    man = json.loads((tmp_path/'results'/'smoke'/'manifest.json').read_text())
+    assert {man['artifacts'][i]['status'] for i in ('dsm-tab1', 's2vc-tab2')} == {'done'}
+    assert sum(l.strip().startswith('[') and 'done in' in l for l in lines) == 2  # one line as each ends, naming it
+    with pytest.raises(ValueError, match='notebook_jobs'): reproduce('smoke', notebooks=nbs, results=tmp_path/'r2', notebook_jobs=0)
+    r = subprocess.run([CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(nbs), '--notebook-jobs', '0'], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and '--notebook-jobs must be >= 1' in r.stderr, r.stderr
