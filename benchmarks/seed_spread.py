@@ -28,9 +28,10 @@ def main():
     a = ap.parse_args()
     over = {'method.name': a.method, **parse_sets(a.set), **({'data.root': a.data} if a.data else {})}
     store, rows = RunStore(a.runs, echo=False), []
+    base = get_config(a.profile, over)
+    ensure_benchmark(base.data.root, base.synth)  # one benchmark for every seed (its own seed is `synth.seed`)
     for seed in a.seeds:
-        cfg = get_config(a.profile, {**over, 'train.seed': seed})
-        ensure_benchmark(cfg.data.root, cfg.synth)
+        cfg = base.replace(**{'train.seed': seed})
         d = store.pretrain(cfg)
         m = store.evaluate(cfg, ('bias',), datasets=(cfg.data.dataset,))
         done = json.loads((d/'done.json').read_text())

@@ -170,10 +170,8 @@ def artifact_statuses(found: list, recorded: dict) -> dict:
     by_id = {i: nb for nb in found for i in nb.ids}
     out = {}
     for i in ARTIFACTS:
-        rec = recorded.get(i)
         if i not in by_id: out[i] = dict(status='not yet implemented')
-        elif rec and rec.get('status') != 'not yet implemented': out[i] = rec  # a notebook has come since a manifest said so
-        else: out[i] = dict(status='not run', notebook=str(by_id[i].path))
+        else: out[i] = recorded.get(i) or dict(status='not run', notebook=str(by_id[i].path))
     return out
 
 # %% ../nbs/12_reproduce.ipynb #3349a39e
@@ -305,7 +303,8 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
     tut_dir = Path(notebooks or default_notebooks_dir()).parent/'tutorials' if tutorials is None and not only else tutorials
     tuts = sorted(Path(tut_dir).glob('*.ipynb')) if tut_dir else []
     tut_log = [t for t in prev.get('tutorials', []) if not tuts]  # kept when this run executes none
-    recorded, runs_log = dict(prev.get('artifacts', {})), []
+    recorded = {i: e for i, e in prev.get('artifacts', {}).items() if e.get('status') in ('done', 'failed')}  # executions; the other statuses are derived anew
+    runs_log = []
     t_start, started = time.time(), datetime.now(timezone.utc).isoformat(timespec='seconds')
 
     def write():

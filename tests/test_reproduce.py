@@ -74,6 +74,18 @@ def test_only_keeps_other_results(paper_nbs, tmp_path):
     st = json.loads((out/'smoke'/'manifest.json').read_text())['artifacts']
     assert st['dsm-tab3']['status'] == 'failed' and st['s2vc-tab2']['status'] == 'done' and st['dclr-tab5']['status'] == 'not run'
 
+def test_a_new_notebook_is_not_run_until_it_runs(paper_nbs, tmp_path):
+    "An artifact an earlier manifest called 'not yet implemented' is 'not run' once its notebook exists."
+    early = tmp_path/'early'
+    make_notebook(early/'s2vc'/'s2vc-tab2.ipynb', [WRITES_MD.format(id='s2vc-tab2')], PARAMS)
+    out, kw = tmp_path/'results', dict(runs=tmp_path/'runs', log=lambda s: None, prerun=False, site=False)
+    assert reproduce('smoke', results=out, notebooks=early, **kw)['ok']
+    assert json.loads((out/'smoke'/'manifest.json').read_text())['artifacts']['dclr-tab5']['status'] == 'not yet implemented'
+    assert reproduce('smoke', only=['s2vc-tab2'], results=out, notebooks=paper_nbs, **kw)['ok']  # dclr-tab5's notebook now exists
+    st = json.loads((out/'smoke'/'manifest.json').read_text())['artifacts']
+    assert st['dclr-tab5']['status'] == 'not run' and st['s2vc-tab2']['status'] == 'done'
+    assert '| dclr-tab5 |' in (idx := (out/'smoke'/'index.md').read_text()) and 'not run' in _row(idx, 'dclr-tab5')
+
 def test_unknown_only_id(tmp_path):
     r = subprocess.run([CLI, 'reproduce', '--profile', 'smoke', '--only', 'dsm-tab1', 'dsm-tab99', '--results', str(tmp_path)],
                        capture_output=True, text=True)
