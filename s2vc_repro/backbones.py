@@ -58,12 +58,15 @@ class CNN4(Backbone):
     "Four conv3d-BN-ReLU blocks (32-64-128-256 x `width`) for the `smoke` and `mini` profiles."
     def __init__(self, width: float = 1.0, # channel multiplier
                  num_classes: int = 0, # linear head classes (0: none)
-                 dropout: float = 0.0): # dropout before the head
+                 dropout: float = 0.0, # dropout before the head
+                 stem_stride: int = 1): # spatial stride of the first conv (2: its pooling is then temporal only; same map, ~half the cost)
         super().__init__()
-        chans, pools = [_ch(c, width) for c in (32, 64, 128, 256)], [2, 2, 2, None]
+        if stem_stride not in (1, 2): raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
+        chans = [_ch(c, width) for c in (32, 64, 128, 256)]
+        strides, pools = [(1, stem_stride, stem_stride), 1, 1, 1], [(2, 2 // stem_stride, 2 // stem_stride), 2, 2, None]
         layers, cin = [], 3
-        for c, p in zip(chans, pools):
-            layers.append(Conv3dNormActivation(cin, c, kernel_size=3, norm_layer=nn.BatchNorm3d))
+        for c, s, p in zip(chans, strides, pools):
+            layers.append(Conv3dNormActivation(cin, c, kernel_size=3, stride=s, norm_layer=nn.BatchNorm3d))
             if p: layers.append(nn.MaxPool3d(p, p, ceil_mode=True))
             cin = c
         self.body = nn.Sequential(*layers)
@@ -182,6 +185,7 @@ class C3D(Backbone):
 
 # %% ../nbs/06_backbones.ipynb #59accafe
 BACKBONES.add('cnn4', CNN4, input=(16, 32, 32), feat_dim=256, head=0, params=1_164_768, published=None)
+BACKBONES.add('cnn4s', partial(CNN4, stem_stride=2), input=(16, 32, 32), feat_dim=256, head=0, params=1_164_768, published=None)
 BACKBONES.add('s3d', partial(InceptionBackbone, True), input=(32, 128, 128), feat_dim=1024, head=400, params=8_320_048,
               published=(8_320_048, 'torchvision s3d'))
 BACKBONES.add('r3d18', partial(VideoResNetBackbone, (2, 2, 2, 2), False), input=(16, 112, 112), feat_dim=512, head=400,

@@ -11,9 +11,9 @@ HEAVY = pytest.mark.skipif(os.environ.get('S2VC_SLOW_TESTS') != '1',
                            reason='16x224x224 forward pass of R3D-34 on CPU (~20 s); set S2VC_SLOW_TESTS=1 to run')
 MINI = (16, 32, 32)
 # feature map (C, T', H', W') at each backbone's paper input size
-PAPER_FMAP = {'cnn4': (256, 2, 4, 4), 's3d': (1024, 4, 4, 4), 'r3d18': (512, 2, 7, 7), 'r2plus1d18': (512, 2, 7, 7),
+PAPER_FMAP = {'cnn4': (256, 2, 4, 4), 'cnn4s': (256, 2, 4, 4), 's3d': (1024, 4, 4, 4), 'r3d18': (512, 2, 7, 7), 'r2plus1d18': (512, 2, 7, 7),
               'c3d': (512, 2, 7, 7), 'i3d': (1024, 2, 7, 7), 'r3d34': (512, 2, 14, 14)}
-MINI_FMAP = {'cnn4': (64, 2, 4, 4), 's3d': (256, 2, 1, 1), 'r3d18': (128, 2, 2, 2), 'r2plus1d18': (128, 2, 2, 2),
+MINI_FMAP = {'cnn4': (64, 2, 4, 4), 'cnn4s': (64, 2, 4, 4), 's3d': (256, 2, 1, 1), 'r3d18': (128, 2, 2, 2), 'r2plus1d18': (128, 2, 2, 2),
              'c3d': (128, 2, 2, 2), 'i3d': (256, 2, 1, 1), 'r3d34': (128, 2, 2, 2)}  # width 0.25
 
 def tv_params(fn, **kw):
@@ -78,11 +78,11 @@ def test_paper_size_shapes_meta(name):
 @pytest.mark.parametrize('name', list(BACKBONES))
 def test_mini_forward_backward(name):
     torch.manual_seed(0)
-    width = 1.0 if name == 'cnn4' else 0.25
+    width = 1.0 if name in ('cnn4', 'cnn4s') else 0.25
     m = build_backbone(name, width).eval()
     x = torch.randn(2, 3, *MINI)
     with torch.no_grad(): fm, z = m.features(x), m(x)
-    want = PAPER_FMAP['cnn4'] if name == 'cnn4' else MINI_FMAP[name]
+    want = PAPER_FMAP[name] if name in ('cnn4', 'cnn4s') else MINI_FMAP[name]
     assert tuple(fm.shape) == (2, *want)
     assert z.shape == (2, m.feat_dim) and torch.isfinite(z).all()
     torch.testing.assert_close(z, fm.mean((2, 3, 4)))  # forward = global average of the feature map
