@@ -135,16 +135,16 @@ def adjust_saturation(x: Tensor, factor: Tensor) -> Tensor:
 # %% ../nbs/04_augment.ipynb #36219b9b
 def adjust_hue(x: Tensor, factor: Tensor) -> Tensor:
     "Rotate the hue of clip `i` by `factor[i]` turns (in [-0.5, 0.5]; 0 is the identity up to rounding)."
-    r, g, b = x.unbind(1)
-    maxc, minc = x.amax(1), x.amin(1)
-    d = maxc - minc
+    r, g, b = x.split(1, 1)
+    maxc = x.amax(1, keepdim=True)
+    d = maxc - x.amin(1, keepdim=True)
     dc = d.clamp(min=1e-12)
     h = torch.where(r == maxc, (g - b) / dc, torch.where(g == maxc, (b - r) / dc + 2, (r - g) / dc + 4))  # hue in sixths of a turn
-    h = (h / 6 + _per_clip(factor, x).squeeze(1)).unsqueeze(1)  # + rotation, turns
+    h = h / 6 + _per_clip(factor, x)  # + rotation, turns
     n = torch.tensor([5., 3., 1.], device=x.device, dtype=x.dtype).view(1, 3, 1, 1, 1)
     k = n + 6 * h
     k = k - 6 * torch.floor(k / 6)  # mod 6 (faster than `%` on CPU)
-    return (maxc.unsqueeze(1) - d.unsqueeze(1) * torch.minimum(k, 4 - k).clamp_(0, 1)).clamp_(0, 1)
+    return (maxc - d * torch.minimum(k, 4 - k).clamp_(0, 1)).clamp_(0, 1)
 
 # %% ../nbs/04_augment.ipynb #3b5f9302
 def blur_kernel_size(size: int) -> int:
