@@ -10,10 +10,10 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['DATASETS', 'STAND_INS', 'OPTIMIZERS', 'SCHEDULES', 'TEST_MODES', 'METHODS', 'BACKBONES', 'SUPPRESSIONS',
-           'DSM_NEGATIVES', 'RANGES', 'RELATIONS', 'PAPER_SCALES', 'MINI', 'PROFILES', 'ConfigError', 'stand_in',
-           'Registry', 'SynthCfg', 'DataCfg', 'AugCfg', 'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg', 'DSMCfg',
-           'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config', 'from_dict', 'validate', 'Scale', 'scale_videos', 'scale_epochs',
-           'scale_momentum', 'get_config', 'key_hash', 'config_hash', 'to_yaml', 'load_config']
+           'DSM_NEGATIVES', 'RANGES', 'RELATIONS', 'PAPER_SCALES', 'MINI', 'PAPER_WARMUP', 'PROFILES', 'ConfigError',
+           'stand_in', 'Registry', 'SynthCfg', 'DataCfg', 'AugCfg', 'ModelCfg', 'MethodCfg', 'FlowCfg', 'S2VCCfg',
+           'DSMCfg', 'DCLRCfg', 'TrainCfg', 'EvalCfg', 'Config', 'from_dict', 'validate', 'Scale', 'scale_videos',
+           'scale_epochs', 'scale_momentum', 'get_config', 'key_hash', 'config_hash', 'to_yaml', 'load_config']
 
 # %% ../nbs/00_config.ipynb #75612b49
 class ConfigError(ValueError):
@@ -394,7 +394,8 @@ def scale_momentum(m: float, src: Scale, dst: Scale) -> float:
     return round(1 - min(1.0, (1 - m) * src.steps_per_epoch / dst.steps_per_epoch), 4)
 
 # %% ../nbs/00_config.ipynb #4549f2d9
-MINI = Scale(n_train=800, epochs=12, batch_size=32)  # the size of the mini profile's pre-training
+MINI = Scale(n_train=800, epochs=18, batch_size=32)  # the size of the mini profile's pre-training
+PAPER_WARMUP = 10  # learning-rate warm-up epochs of the papers' recipe (S2VC's MoCo, 500 epochs)
 
 PROFILES = {
     'smoke': {
@@ -412,10 +413,11 @@ PROFILES = {
         'synth': dict(n_train=MINI.n_train, n_test=200),
         'data': dict(root='data/mini', frames=8, stride=2, size=32, resize=0, workers=0, cache=True),
         'aug': dict(crop_scale=(0.8, 1.0), hflip_p=0.0),
-        'model': dict(backbone='cnn4', width=0.5),
+        'model': dict(backbone='cnn4s', width=0.5),
         'method': dict(queue=scale_videos(MethodCfg.queue, PAPER_SCALES['moco'], MINI),
                        momentum=scale_momentum(MethodCfg.momentum, PAPER_SCALES['moco'], MINI)),
-        'train': dict(epochs=MINI.epochs, batch_size=MINI.batch_size),
+        'train': dict(epochs=MINI.epochs, batch_size=MINI.batch_size,
+                      warmup_epochs=scale_epochs(PAPER_WARMUP, PAPER_SCALES['moco'], MINI)),
         'flow': dict(size=16, hr_blocks=2, lr_blocks=2, fc_blocks=2, hidden=16, fc_hidden=64, n_images=8000, steps=1500, lr=1e-3),
         'dclr': dict(search_queue=scale_videos(DCLRCfg.search_queue, PAPER_SCALES['dclr'], MINI),
                      refresh_every=scale_epochs(DCLRCfg.refresh_every, PAPER_SCALES['dclr'], MINI),
@@ -427,7 +429,7 @@ PROFILES = {
         'model': dict(backbone='r3d18'),
         'method': dict(queue=2048),
         'train': dict(epochs=500, batch_size=64, optimizer='adam', lr=1e-3, weight_decay=1e-5, schedule='step',
-                      milestones=(400, 450), warmup_epochs=10),
+                      milestones=(400, 450), warmup_epochs=PAPER_WARMUP),
         'eval': dict(test_mode='windows', ten_crop=True, linear_epochs=100, finetune_epochs=500, batch_size=64,
                      datasets=('ucf101', 'hmdb51')),
     },
