@@ -16,8 +16,8 @@ from .progress import Progress, plan, plan_lines
 # %% auto #0
 __all__ = ['NOTEBOOK_PARAMS', 'DEFAULT_TIMEOUT', 'OUTPUT_EXTS', 'ArtifactError', 'resolve_ids', 'PaperNotebook', 'notebook_ids',
            'default_notebooks_dir', 'find_notebooks', 'make_notebook', 'run_notebook', 'load_manifest',
-           'artifact_files', 'recorded_provenance', 'artifact_statuses', 'render_index', 'make_runs', 'reproduce',
-           'random_batch', 'dry_run_step', 'check_configs']
+           'artifact_files', 'recorded_provenance', 'artifact_statuses', 'stale_ids', 'render_index', 'make_runs',
+           'reproduce', 'random_batch', 'dry_run_step', 'check_configs']
 
 # %% ../nbs/12_reproduce.ipynb #e65a47f5
 class ArtifactError(ValueError):
@@ -192,6 +192,13 @@ def _claim_counts(out_dir) -> dict:
     for r in rows: out[r.get('verdict', '?')] = out.get(r.get('verdict', '?'), 0) + 1
     return out
 
+def stale_ids(statuses: dict, # inventory ID -> manifest entry
+              config_hash: str | None, # the profile's configuration hash now (`get_config(profile).hash`)
+             ) -> list:
+    "The done artifacts made under another configuration of the profile than `config_hash`: to be re-run."
+    return [i for i, e in statuses.items() if e['status'] == 'done' and config_hash
+            and e.get('profile_config_hash') not in (None, config_hash)]
+
 def render_index(out_dir, profile: str, statuses: dict, header: dict | None = None,
                  tutorials: list | None = None, # executed tutorials: dicts with notebook, status, executed, wall_s
                 ) -> str:
@@ -205,6 +212,11 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
              + (f", git {git['commit'][:10]}{' (uncommitted changes)' if git.get('dirty') else ''}" if git.get('commit') else '') + '.',
              '', ' · '.join(f'**{n}** {s}' for s, n in counts.items()) + f' ({len(statuses)} artifacts). '
              'Provenance (config hashes, seeds, package versions, device, wall time): [manifest.json](manifest.json).', '']
+    now = header.get('profile_config_hash')
+    if stale := stale_ids(statuses, now):
+        lines += [f"**{len(stale)}** of the done artifacts {'was' if len(stale) == 1 else 'were'} made under an earlier configuration of the `{profile}` profile "
+                  f'(marked *earlier profile* below; the profile is `{now}` now): their numbers are not this configuration\'s. '
+                  f"Re-run them with `s2vc-repro reproduce --profile {profile} --only {' '.join(stale)}`.", '']
     if cc := _claim_counts(out_dir):
         lines += ['Directional claims of the papers, with verdicts on these results: [claims.md](claims.md) — '
                   + ' · '.join(f'{v}: {cc.get(v, 0)}' for v in ('holds', 'does not hold', 'inconclusive', 'not run')) + '.', '']
@@ -213,7 +225,9 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
         for i, a in ARTIFACTS.items():
             if a.paper != paper: continue
             e = statuses[i]; st = e['status']
-            if st == 'done': cell = f"done ({e.get('wall_s', 0):.0f} s)" if e.get('wall_s') is not None else 'done'
+            if st == 'done':
+                cell = f"done ({e.get('wall_s', 0):.0f} s)" if e.get('wall_s') is not None else 'done'
+                if i in stale: cell += f", *earlier profile* (`{e['profile_config_hash']}`)"
             elif st == 'failed':
                 cell = f"**failed**: `{_md(e.get('error') or 'unknown error')}` — notebook `{_md(_rel(e['notebook'], Path.cwd()))}`"
             else: cell = st
@@ -303,7 +317,8 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
     tut_dir = Path(notebooks or default_notebooks_dir()).parent/'tutorials' if tutorials is None and not only else tutorials
     tuts = sorted(Path(tut_dir).glob('*.ipynb')) if tut_dir else []
     tut_log = [t for t in prev.get('tutorials', []) if not tuts]  # kept when this run executes none
-    recorded = {i: e for i, e in prev.get('artifacts', {}).items() if e.get('status') in ('done', 'failed')}  # executions; the other statuses are derived anew
+    recorded = {i: {'profile_config_hash': prev.get('profile_config_hash'), **e}  # entries older than the per-artifact hash: the manifest's
+                for i, e in prev.get('artifacts', {}).items() if e.get('status') in ('done', 'failed')}  # executions; the other statuses are derived anew
     runs_log = []
     t_start, started = time.time(), datetime.now(timezone.utc).isoformat(timespec='seconds')
 
@@ -318,7 +333,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
             write_claims(out_dir, provenance=dict(profile=profile, git_commit=(prov['git'] or {}).get('commit'), written_utc=now))
         except Exception as e: log(f'claims: not written ({_first_line(e)})')
         atomic_write(out_dir/'manifest.json', json.dumps(man, indent=1, default=str))
-        atomic_write(out_dir/'index.md', render_index(out_dir, profile, st, dict(finished=now, git=prov['git']), tut_log))
+        atomic_write(out_dir/'index.md', render_index(out_dir, profile, st, dict(finished=now, git=prov['git'], profile_config_hash=cfg.hash), tut_log))
         return st
 
     for f in (out_dir/'notebooks').glob('.*.partial.ipynb'): f.unlink(missing_ok=True)  # left by a killed run
@@ -345,7 +360,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
             files = artifact_files(out_dir, i, since=t0)
             e = dict(res, notebook=str(nb.path), executed=f'notebooks/{nb.path.name}', files=files,
                      finished=datetime.now(timezone.utc).isoformat(timespec='seconds'),
-                     git=(prov['git'] or {}).get('commit'), provenance=recorded_provenance(out_dir, i))
+                     git=(prov['git'] or {}).get('commit'), profile_config_hash=cfg.hash, provenance=recorded_provenance(out_dir, i))
             if res['status'] == 'done' and not files:
                 e.update(status='failed', error=f"the notebook ran but wrote none of {i}.{{{','.join(OUTPUT_EXTS)}}} in {out_dir}")
             recorded[i] = e
