@@ -393,6 +393,7 @@ def write_claims(out_dir: str|Path, # a results folder written by `write_table` 
                  results: pd.DataFrame|None=None, # default: `load_results(out_dir)`
                  provenance: dict|None=None, # output of `provenance()`, for the footer
                  cited: bool|None=None, # compare with cited rows' reported numbers; default: only for the `paper` profile
+                 stale: list|None=None, # artifacts made under an earlier configuration of the profile (`reproduce.stale_ids`): said above the claims
                 ) -> dict:
     "Check every claim on the results of `out_dir`; write `claims.csv` and `claims.md` there atomically; return the paths."
     if cited is None: cited = (provenance or {}).get('profile') == 'paper'
@@ -402,6 +403,9 @@ def write_claims(out_dir: str|Path, # a results folder written by `write_table` 
     n = chk.verdict.value_counts()
     lines = ['# Directional claims of the papers', '',
              f"{len(chk)} claims · " + ' · '.join(f'{v}: {n.get(v, 0)}' for v in VERDICTS), '', SE_RULE, '']
+    if old := sorted(set(stale or []) & set(chk.artifact)):
+        lines += [f"The claims of {', '.join(old)} are judged on numbers made under an earlier configuration of the profile "
+                  '(see `index.md`): re-run those artifacts before reading their verdicts.', '']
     for paper, g in chk.groupby('paper', sort=False):
         m = g.verdict.value_counts()
         lines += [f'## {paper}', '', ' · '.join(f'{v}: {m.get(v, 0)}' for v in VERDICTS), ''] + claims_markdown(g, links={a for a in g.artifact if (out/f'{a}.md').exists()}) + ['']

@@ -330,7 +330,8 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
                    timeout_s=timeout, **prov, executor=exec_spec, runs=made, notebooks=runs_log, tutorials=tut_log, artifacts=st)
         try:
             from s2vc_repro.report import write_claims
-            write_claims(out_dir, provenance=dict(profile=profile, git_commit=(prov['git'] or {}).get('commit'), written_utc=now))
+            write_claims(out_dir, provenance=dict(profile=profile, git_commit=(prov['git'] or {}).get('commit'), written_utc=now),
+                         stale=stale_ids(st, cfg.hash))
         except Exception as e: log(f'claims: not written ({_first_line(e)})')
         atomic_write(out_dir/'manifest.json', json.dumps(man, indent=1, default=str))
         atomic_write(out_dir/'index.md', render_index(out_dir, profile, st, dict(finished=now, git=prov['git'], profile_config_hash=cfg.hash), tut_log))
