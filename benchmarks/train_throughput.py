@@ -1,6 +1,6 @@
 """Pre-training throughput: wall time of a MoCo run, clips/s, and the share of step time spent waiting for data.
 
-    python benchmarks/train_throughput.py                       # mini profile, 12 epochs, workers 0 and 1
+    python benchmarks/train_throughput.py                       # mini profile, its epochs, workers 0 and 1
     python benchmarks/train_throughput.py --epochs 2 --workers 0 1 2 --profile smoke
 
 For each worker count it trains the run in a temporary folder (the synthetic benchmark is generated under
