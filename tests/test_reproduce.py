@@ -186,3 +186,20 @@ def test_notebook_jobs_run_notebooks_side_by_side(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match='notebook_jobs'): reproduce('smoke', notebooks=nbs, results=tmp_path/'r2', notebook_jobs=0)
     r = subprocess.run([CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(nbs), '--notebook-jobs', '0'], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and '--notebook-jobs must be >= 1' in r.stderr, r.stderr
+
+def test_results_of_an_earlier_profile_configuration_are_marked(paper_nbs, tmp_path):
+    "An artifact made under another configuration of the profile is marked in the index until it is re-run."
+    out, kw = tmp_path/'results', dict(notebooks=paper_nbs, runs=tmp_path/'runs', log=lambda s: None, prerun=False, site=False)
+    assert reproduce('smoke', only=['s2vc-tab2'], results=out, **kw)['ok']
+    man_p = out/'smoke'/'manifest.json'
+    man = json.loads(man_p.read_text())
+    assert man['artifacts']['s2vc-tab2']['profile_config_hash'] == man['profile_config_hash']
+    man['profile_config_hash'] = 'a0a0a0a0a0a0'  # a manifest written under another configuration, from before the per-artifact hash
+    del man['artifacts']['s2vc-tab2']['profile_config_hash']
+    man_p.write_text(json.dumps(man))
+    reproduce('smoke', only=['dclr-tab5'], results=out, **kw)  # another artifact only: s2vc-tab2 is carried over
+    index = (out/'smoke'/'index.md').read_text()
+    assert '*earlier profile* (`a0a0a0a0a0a0`)' in _row(index, 's2vc-tab2') and '--only s2vc-tab2`' in index
+    assert '*earlier profile*' not in _row(index, 'dclr-tab5')  # it ran under this configuration (and failed)
+    assert reproduce('smoke', only=['s2vc-tab2'], results=out, **kw)['ok']  # re-run: no longer marked
+    assert '*earlier profile*' not in (out/'smoke'/'index.md').read_text()
