@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 import pandas as pd
 import yaml
-from .config import Config, ConfigError, get_config, METHODS, PROFILES, STAND_INS
+from .config import Config, ConfigError, get_config, METHODS, PROFILES, STAND_INS, stand_in
 
 _Loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)  # libyaml's parser when PyYAML has it: the same documents, ten times faster
 
@@ -23,7 +23,8 @@ __all__ = ['FACTS', 'PAPERS', 'ARTIFACT_KINDS', 'ARTIFACTS', 'KINDS', 'PAPER_RUN
            'RELATIONS', 'CLAIMS', 'FactsError', 'load_papers', 'Artifact', 'load_inventory', 'check_artifact',
            'load_reported', 'reported', 'reported_artifacts', 'layout', 'row_labels', 'PaperRun', 'load_runs',
            'run_config', 'profile_configs', 'paper_configs', 'artifact_runs', 'Evaluation', 'load_evaluations', 'Uses',
-           'load_uses', 'Expr', 'v', 'Among', 'Claim', 'parse_expr', 'parse_test', 'load_claims', 'claims_table']
+           'load_uses', 'Expr', 'v', 'Among', 'Claim', 'parse_expr', 'parse_test', 'load_claims', 'claims_table',
+           'cell_identity', 'among_items', 'claim_testability', 'resolved_test', 'claim_twins']
 
 # %% ../nbs/00b_papers.ipynb #4b2bacbe
 FACTS = Path(importlib.util.find_spec('s2vc_repro').origin).parent/'paper_facts'  # the folder of the data files
@@ -332,6 +333,8 @@ class Claim:
     source: str = ''  # where the paper says it (table/figure + sentence)
     tol: float = 1.0  # allowed difference for '~' (percentage points)
     note: str = ''    # how a figure's cell is measured, or what the claim leaves open
+    by_construction: str = ''  # why the claim holds whatever the runs do (then it is not testable anywhere)
+    tol_reason: str = ''       # why `tol` is the right tolerance of '~' for this quantity
     def __post_init__(self):
         check_artifact(self.artifact)
         if self.op not in RELATIONS: raise ValueError(f"claim {self.id!r}: unknown relation {self.op!r}; valid: {', '.join(RELATIONS)}")
@@ -386,7 +389,7 @@ def parse_test(s: str, where: str = 'test') -> tuple:
     return parse_expr(lhs, where), op, rhs
 
 # %% ../nbs/00b_papers.ipynb #dde01702
-_CLAIM_KEYS = ('id', 'artifact', 'claim', 'test', 'source', 'tol', 'vary', 'note')
+_CLAIM_KEYS = ('id', 'artifact', 'claim', 'test', 'source', 'tol', 'vary', 'note', 'by_construction', 'tol_reason')
 
 def _slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
 
@@ -397,7 +400,7 @@ def _expand(entry: dict) -> list:
     out = []
     for combo in itertools.product(*(vary[n] if isinstance(vary[n], list) else [vary[n]] for n in names)):
         sub = dict(zip(names, map(str, combo)))
-        e = {k: string.Template(x).substitute(sub) if isinstance(x, str) and k in ('id', 'claim', 'test', 'source', 'note') else x
+        e = {k: string.Template(x).substitute(sub) if isinstance(x, str) and k in ('id', 'claim', 'test', 'source', 'note', 'by_construction', 'tol_reason') else x
              for k, x in entry.items() if k != 'vary'}
         e['id'] = _slug(e['id']) if vary else e['id']
         out.append(e)
@@ -426,7 +429,8 @@ def load_claims(path=None) -> tuple:
             if e['artifact'] not in ARTIFACTS: raise FactsError(f"{w}: {e['artifact']!r} is not an inventory ID")
             lhs, op, rhs = parse_test(e['test'], w)
             c = Claim(e['id'], ARTIFACTS[e['artifact']].paper.upper(), e['artifact'], e['claim'], lhs, op, rhs, e['source'],
-                      float(e.get('tol', 1.0)), e.get('note', ''))
+                      float(e.get('tol', 1.0)), e.get('note', ''), e.get('by_construction', ''), e.get('tol_reason', ''))
+            if c.op != '~' and 'tol' in e: raise FactsError(f"{w}: `tol` applies to '~' only, the test's relation is {c.op!r}")
             for cell in _cells(c):
                 if cell[0] in tables and cell not in known:
                     raise FactsError(f"{w}: cell {{{cell[1]} | {cell[2]}}} is not in the table of {cell[0]} (see row_labels / reported)")
@@ -439,3 +443,109 @@ def claims_table(claims=None) -> pd.DataFrame:
     "The claims as a table: id, paper, artifact, statement, test, source."
     return pd.DataFrame([dict(id=c.id, paper=c.paper, artifact=c.artifact, statement=c.statement, test=c.test, source=c.source)
                          for c in (CLAIMS if claims is None else claims)])
+
+# %% ../nbs/00b_papers.ipynb #82d47135
+_EVAL_COLUMN = re.compile(r'(?P<ds>UCF101|HMDB51|K400|K200|Diving48)\s+(?P<what>finetune|linear|R@\d+)(?:\s+\((?P<pct>\d+(?:\.\d+)?)% labels\))?')
+
+@lru_cache(maxsize=None)
+def _run_config(run: str, profile: str) -> Config: return run_config(run, profile)
+
+@lru_cache(maxsize=None)
+def _registered(artifact: str) -> dict: return artifact_runs(artifact)
+
+def cell_identity(artifact: str, # the cell's artifact
+                  row: str, # its row
+                  column: str, # its column
+                  profile: str|None=None, # the profile; None: the cell stands for itself
+                 ) -> tuple:
+    "What a cell measures at `profile`: ('run', config hash, dataset evaluated, measure, label share) for a registered row and an evaluation column, else ('cell', artifact, row, column)."
+    m = _EVAL_COLUMN.fullmatch(column)
+    runs = _registered(check_artifact(artifact))
+    if profile is None or row not in runs or not m: return ('cell', artifact, row, column)
+    cfg = _run_config(runs[row], profile)
+    proto = 'retrieval' if m['what'].startswith('R@') else m['what']
+    ds = m['ds'].lower()
+    if any(e.datasets == 'pretraining' and proto in e.protocols for e in EVALUATIONS.get(artifact, [])): ds = cfg.data.dataset
+    else:
+        try: ds = stand_in(ds, cfg)
+        except ConfigError: pass  # a pre-training set named as an evaluation set: itself
+    return ('run', cfg.hash, ds, m['what'], float(m['pct']) / 100 if m['pct'] else 1.0)
+
+def among_items(claim: Claim) -> tuple:
+    "The expressions a `max(...)` / `min(...)` right side compares with: those it names, or for `others` every other row of the paper's comparison (the rows it prints in that column; for a figure without printed numbers there, its registered rows)."
+    if not isinstance(claim.rhs, Among): raise ValueError(f"claim {claim.id!r} has no max(...) / min(...) right side")
+    if claim.rhs.items is not None: return claim.rhs.items
+    (_, a, r0, c0), = claim.lhs.terms
+    a = a or claim.artifact
+    rep = _reported_all()
+    rows = list(rep.row[(rep.artifact == a) & (rep.column == c0)]) or list(_registered(a))  # the printed column, else the figure's rows
+    return tuple(v(r, c0, a) for r in dict.fromkeys(rows) if r != r0)
+
+def _net(claim, pos, neg, profile) -> tuple:
+    "The resolved difference `pos - neg`: (frozenset of (identity, coefficient), constant)."
+    coef = {}
+    for e, sg0 in ((pos, 1), (neg, -1)):
+        e = _as_expr(e)
+        for sg, a, r, c in e.terms:
+            k = cell_identity(a or claim.artifact, r, c, profile)
+            coef[k] = coef.get(k, 0) + sg0 * sg
+    return frozenset((k, x) for k, x in coef.items() if x), _as_expr(pos).const - _as_expr(neg).const
+
+def _sides(claim) -> list:
+    "The right sides a claim compares its left side with."
+    return list(among_items(claim)) if isinstance(claim.rhs, Among) else [_as_expr(claim.rhs)]
+
+@lru_cache(maxsize=1)
+def _cited_rows() -> frozenset:
+    rep = _reported_all()
+    return frozenset(zip(rep.artifact[rep.kind == 'cited'], rep.row[rep.kind == 'cited']))
+
+def claim_testability(claim: Claim, # a claim
+                      profile: str|None=None, # the profile whose runs would test it; None: only what holds at every profile
+                     ) -> str:
+    "Why `claim` cannot be tested at `profile` ('' when it can): it holds by construction, reads a cited row away from the paper profile, or both sides resolve to the same run."
+    if claim.by_construction: return f'holds by construction: {claim.by_construction}'
+    if profile is None: return ''
+    for rhs in _sides(claim):
+        terms, const = _net(claim, claim.lhs, rhs, profile)
+        if not terms:
+            runs = [(a or claim.artifact, r) for e in (claim.lhs, rhs) for _, a, r, c in _as_expr(e).terms]
+            names = sorted({_registered(a).get(r, f'{a}: {r}') for a, r in runs})
+            hashes = sorted({k[1] for k, _ in _net(claim, claim.lhs, 0.0, profile)[0] if k[0] == 'run'})
+            return (f"both sides resolve to the same run at {profile} ({' = '.join(names)}"
+                    + (f"; config {', '.join(hashes)}" if hashes else '') + f"): the difference is {const:g} by construction")
+    if profile != 'paper':
+        cited = [r for e in [claim.lhs] + _sides(claim) for _, a, r, _c in _as_expr(e).terms if (a or claim.artifact, r) in _cited_rows()]
+        if cited:
+            what = "the paper's comparison includes" if isinstance(claim.rhs, Among) and claim.rhs.items is None else 'it compares with'
+            return (f"{what} {', '.join(dict.fromkeys(cited))}: number(s) the paper cites from other work, "
+                    f"compared with the paper profile's runs only")
+    return ''
+
+def resolved_test(claim: Claim, # a claim
+                   profile: str|None=None, # the profile its cells resolve at
+                  ) -> tuple:
+    "What `claim` tests once its cells are resolved at `profile`: equal signatures are one test."
+    if isinstance(claim.rhs, Among):
+        lhs = _net(claim, claim.lhs, 0.0, profile)
+        return ('among', claim.op, claim.rhs.agg, lhs, frozenset(_net(claim, e, 0.0, profile) for e in among_items(claim)))
+    terms, const = _net(claim, claim.lhs, claim.rhs, profile)
+    op = claim.op
+    if op == '<': terms, const, op = frozenset((k, -x) for k, x in terms), -const, '>'
+    if op == '~':  # |d| ~ 0 is symmetric: one orientation of the difference
+        neg = frozenset((k, -x) for k, x in terms)
+        terms, const = min((terms, const), (neg, -const), key=lambda t: (sorted(map(repr, t[0])), t[1]))
+        return (op, claim.tol, terms, const)
+    return (op, terms, const)
+
+def claim_twins(claims=None, # the claims (default `CLAIMS`)
+                profile: str|None=None, # the profile whose runs test them
+               ) -> dict:
+    "`{claim id: id of the first claim with the same resolved test}` for every testable claim that repeats an earlier one's test."
+    first, out = {}, {}
+    for c in (CLAIMS if claims is None else claims):
+        if claim_testability(c, profile): continue
+        sig = resolved_test(c, profile)
+        if sig in first: out[c.id] = first[sig]
+        else: first[sig] = c.id
+    return out

@@ -6,15 +6,20 @@
 from __future__ import annotations
 import datetime, io, json, math, warnings
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np
 import pandas as pd
-from .papers import ARTIFACTS as _INVENTORY, CLAIMS, Among, Expr, check_artifact, reported, reported_artifacts, v
+from scipy import stats
+from .config import PROFILES, STAND_INS, get_config
+from .papers import (ARTIFACTS as _INVENTORY, CLAIMS, RELATIONS, Among, Expr, among_items, check_artifact, claim_testability,
+                               claim_twins, reported, reported_artifacts, v)
 from .records import atomic_write, git_commit, device_name, package_versions
 
 # %% auto #0
-__all__ = ['ARTIFACTS', 'CSV_COLUMNS', 'Z_SE', 'SE_RULE', 'VERDICTS', 'provenance', 'format_seeds', 'join_reported',
-           'table_markdown', 'load_results', 'verdict', 'check_claims', 'claims_markdown', 'write_table', 'set_style',
-           'save_figure', 'figure_markdown', 'write_claims']
+__all__ = ['ARTIFACTS', 'CSV_COLUMNS', 'ALPHA', 'VERDICTS', 'DUPLICATE', 'TEST_RULE', 'SE_RULE', 'SEED_COLUMNS', 'provenance',
+           'format_seeds', 'join_reported', 'table_markdown', 'load_results', 'verdict', 'difference_test',
+           'paired_test', 'load_seed_values', 'check_claims', 'verdict_counts', 'claims_markdown', 'testbed_note',
+           'write_table', 'set_style', 'save_figure', 'figure_markdown', 'write_claims']
 
 # %% ../nbs/11_report.ipynb #d1c30a70
 ARTIFACTS = tuple(_INVENTORY)  # every inventory ID, in its order (the inventory lives in `s2vc_repro.papers`)
@@ -179,142 +184,304 @@ def load_results(out_dir: str|Path, # a results folder written by `write_table` 
     return pd.concat(frames, ignore_index=True)
 
 # %% ../nbs/11_report.ipynb #ea173e96
-Z_SE = 2.0  # how many standard errors a difference must clear
-SE_RULE = ("A claim **holds** when the difference it states clears zero by more than 2 standard errors (for `~`: when it stays "
-           "inside the tolerance by that margin), **does not hold** when it is more than 2 standard errors the other way, and "
-           "is **inconclusive** otherwise, or when a cell it reads comes from a single seed. A cell's standard error is the "
-           "std over its seeds / sqrt(number of seeds); the errors of the cells add in quadrature; a number the paper reports "
-           "(a cited row, compared only at the `paper` profile) has none.")
-VERDICTS = ('holds', 'does not hold', 'inconclusive', 'not run')
+ALPHA = 0.05  # the level of each one-sided test, applied to the adjusted p-values
+VERDICTS = ('holds', 'does not hold', 'inconclusive', 'not testable here', 'not run')  # the verdicts of a distinct test
+DUPLICATE = 'duplicate'  # the status of a claim whose resolved test repeats an earlier claim's (counted once, with the first)
+TEST_RULE = (
+    "**The rule.** Each claim is a one-sided test of the difference it states (left side minus right side). When every "
+    "cell it reads has per-seed values over the same training seeds, the test is **paired** over seeds: a one-sample t-test "
+    "of the per-seed differences (the rows share seeds, hence initial weights, and pairing removes what they share); "
+    "otherwise it is **Welch**'s t-test from each cell's mean, std and number of seeds, with Welch–Satterthwaite degrees "
+    "of freedom for a sum of cells. A `~` claim is an equivalence test (**TOST**) against its tolerance: p is the larger "
+    "of the two one-sided p-values that the difference lies above -tol and below +tol; it does not hold when the "
+    "difference lies significantly outside ±tol. For `max(...)` the left side must beat every item (p: the largest of "
+    "the items' p-values; it does not hold when it is significantly below one item, Bonferroni over the items). Within "
+    "each paper the p-values of its distinct tests are adjusted by Benjamini–Hochberg, those for the claims and, apart, "
+    "those against them: a claim **holds** when its adjusted p is below 0.05, **does not hold** when the adjusted p "
+    "of the opposite direction is, and is **inconclusive** otherwise. Benjamini–Hochberg rather than Holm: a paper's "
+    "claims are read as a list of findings of which a controlled share may be wrong, not as one statement that a "
+    "single error voids; its tests share runs and seeds (positively dependent), under which it still controls the "
+    "false discovery rate; and Holm's family-wise control with 2–4 degrees of freedom per test would leave almost "
+    "every claim inconclusive whatever the runs show. A cell from a single seed has no spread: its claims are "
+    "inconclusive, untested. A cited row's printed number (compared at the `paper` profile only) counts as exact. A "
+    "claim is **not testable here** when it holds by construction, compares with a cited row away from the `paper` "
+    "profile, or has both sides resolving to the same run at this profile; a claim whose resolved test repeats an "
+    "earlier one's is a **duplicate**, listed with the first and counted once.")
+SE_RULE = TEST_RULE  # the former name of the rule
 
-def verdict(diff: float, # the stated difference: left minus right side
-            se: float|None, # its standard error (None: unknown, a single seed)
-            op: str='>', # '>', '<' or '~'
-            tol: float=1.0, # tolerance of '~'
+def verdict(p: float, # the adjusted p-value of the claim's relation
+            p_against: float=float('nan'), # the adjusted p-value of the opposite relation
+            alpha: float=ALPHA, # the level
            ) -> str:
-    "The verdict of one comparison under `SE_RULE`."
-    if se is None or (isinstance(se, float) and math.isnan(se)): return 'inconclusive'
-    if op == '~':
-        a = abs(diff)
-        return 'holds' if a + Z_SE * se <= tol else 'does not hold' if a - Z_SE * se > tol else 'inconclusive'
-    d = diff if op == '>' else -diff
-    return 'holds' if d - Z_SE * se > 0 else 'does not hold' if d + Z_SE * se < 0 else 'inconclusive'
+    "The verdict of one test from its adjusted p-values (NaN: untested, inconclusive)."
+    return 'holds' if p < alpha else 'does not hold' if p_against < alpha else 'inconclusive'
+
+def difference_test(diff: float, # the stated difference: left minus right side
+                    se: float, # its standard error (0: exact)
+                    df: float, # degrees of freedom of its t distribution
+                    op: str='>', # '>', '<' or '~'
+                    tol: float=1.0, # tolerance of '~'
+                   ) -> tuple:
+    "One-sided p-values (for the relation `op`, for its opposite) of a difference with standard error `se` on a t with `df` degrees of freedom."
+    if op not in RELATIONS: raise ValueError(f"unknown relation {op!r}; valid: {', '.join(RELATIONS)}")
+    if se is None or not np.isfinite(se): return math.nan, math.nan
+    d = -diff if op == '<' else diff
+    if se == 0:  # exact numbers: the relation holds or it does not
+        if op == '~': return float(abs(d) >= tol), float(abs(d) <= tol)
+        return float(d <= 0), float(d >= 0)
+    t = stats.t(df)
+    if op == '~': return (max(t.sf((d + tol) / se), t.cdf((d - tol) / se)),
+                          min(1.0, 2 * min(t.sf((d - tol) / se), t.cdf((d + tol) / se))))
+    return t.sf(d / se), t.cdf(d / se)
+
+def paired_test(d, # per-seed differences, left minus right side
+                op: str='>', # '>', '<' or '~'
+                tol: float=1.0, # tolerance of '~'
+               ) -> tuple:
+    "One-sided p-values (for the relation `op`, for its opposite) of a one-sample t-test of per-seed differences."
+    d = np.asarray(d, float) * (-1 if op == '<' else 1)
+    p = lambda m, alt: stats.ttest_1samp(d, m, alternative=alt).pvalue
+    if op == '~': return max(p(-tol, 'greater'), p(tol, 'less')), min(1.0, 2 * min(p(tol, 'greater'), p(-tol, 'less')))
+    return p(0.0, 'greater'), p(0.0, 'less')
+
+# %% ../nbs/11_report.ipynb #559addef
+SEED_COLUMNS = ('artifact', 'row', 'column', 'seed', 'value')  # the columns of per-seed values `load_seed_values` returns
+
+def _seed_key(s) -> str:
+    "A seed as a string ('1' for 1, 1.0 or '1')."
+    try: return str(int(float(s)))
+    except (TypeError, ValueError): return str(s)
+
+def load_seed_values(out_dir: str|Path, # a results folder
+                    ) -> pd.DataFrame:
+    "Every `<ID>-seeds.csv` of `out_dir` in one frame (columns `SEED_COLUMNS`; empty when there are none)."
+    frames = []
+    for p in sorted(Path(out_dir).glob('*-seeds.csv')):
+        aid = p.name[:-len('-seeds.csv')]
+        if aid not in ARTIFACTS: continue
+        df = pd.read_csv(p, dtype={'row': str, 'column': str, 'artifact': str}, keep_default_na=False, na_values=[''])
+        if 'artifact' not in df.columns: df.insert(0, 'artifact', aid)
+        if miss := [c for c in SEED_COLUMNS if c not in df.columns]:
+            raise ValueError(f"{p}: lacks column(s) {', '.join(miss)}; per-seed values need {', '.join(SEED_COLUMNS)} (+ config_hash, run)")
+        frames.append(df[list(SEED_COLUMNS)])
+    if not frames: return pd.DataFrame(columns=list(SEED_COLUMNS))
+    out = pd.concat(frames, ignore_index=True)
+    out['value'], out['seed'] = pd.to_numeric(out['value'], errors='coerce'), out['seed'].map(_seed_key)
+    dup = out[out.duplicated(['artifact', 'row', 'column', 'seed'], keep=False)]
+    if len(dup): raise ValueError(f"per-seed values of {out_dir} repeat (artifact, row, column, seed): {sorted(set(map(tuple, dup[['artifact', 'row', 'column', 'seed']].values)))[:4]}")
+    return out
 
 # %% ../nbs/11_report.ipynb #b929b1a3
-def _lookup(results, col, exact=False):
-    "(artifact, row, column) -> (value, se or None, n_seeds, seeds)."
+class _Cell(NamedTuple):
+    x: float          # the value (mean over seeds)
+    std: float        # std over seeds (NaN: unknown)
+    n: float          # number of seeds (NaN: unknown)
+    seeds: str        # the seeds, as written
+    per_seed: dict|None  # {seed: value} when the folder keeps them
+    exact: bool       # a number without error (a printed one)
+
+def _lookup(results, col, exact=False, seed_values=None) -> dict:
+    "(artifact, row, column) -> `_Cell`."
     r = results
     g = lambda c: r[c] if c in r.columns else pd.Series([np.nan] * len(r), index=r.index)
     vals, std, n = (pd.to_numeric(x, errors='coerce') for x in (r[col], g('std'), g('n_seeds')))
-    def se(s, k):
-        if exact: return 0.0
-        return float(s) / math.sqrt(k) if pd.notna(s) and pd.notna(k) and k >= 2 else None
-    return {(a, ro, c): (x, se(s, k), k, '' if not isinstance(sd, str) else sd) for a, ro, c, x, s, k, sd in
-            zip(r['artifact'], r['row'].astype(str), r['column'].astype(str), vals, std, n, g('seeds')) if pd.notna(x)}
+    per = {}
+    if seed_values is not None and len(seed_values):
+        sv = seed_values.dropna(subset=['value'])
+        for (a, ro, c), grp in sv.groupby([sv.artifact, sv.row.astype(str), sv.column.astype(str)], sort=False):
+            per[a, ro, c] = dict(zip(grp.seed.map(_seed_key), grp.value.astype(float)))
+    return {(a, ro, c): _Cell(float(x), float(s), float(k), sd if isinstance(sd, str) else '', per.get((a, ro, c)), exact)
+            for a, ro, c, x, s, k, sd in zip(r['artifact'], r['row'].astype(str), r['column'].astype(str), vals, std, n, g('seeds'))
+            if pd.notna(x)}
 
-def _eval(expr, art, table):
-    "(value, variance or None, cells) of an expression; None if a cell is missing."
-    expr = _as_expr(expr)
-    tot, var, cells = expr.const, 0.0, []
-    for sg, a, r, c in expr.terms:
+def _terms(expr, art, table):
+    "[(coefficient, key, cell)] of an expression; None if a cell is missing."
+    out = []
+    for sg, a, r, c in _as_expr(expr).terms:
         k = (a or art, r, c)
         if k not in table: return None
-        x, se, n, sd = table[k]
-        tot += sg * x; var = None if var is None or se is None else var + se ** 2
-        cells.append((k, x, se, n, sd))
-    return tot, var, cells
+        out.append((sg, k, table[k]))
+    return out
 
-def _others(claim, table, rerun):
-    "The `max(others)` items: every other row of the left cell's column (None if a re-run row of the paper is missing)."
-    (_, a, r0, c0), = claim.lhs.terms
-    a = a or claim.artifact
-    present = [k[1] for k in table if k[0] == a and k[2] == c0 and k[1] != r0]
-    if any(r not in present and r != r0 for r in rerun.get((a, c0), ())): return None
-    return tuple(v(r, c0, a) for r in present) or None
+def _difference(terms, const, op, tol):
+    "(difference, se, p, p against, statistical test) of `sum(coefficient x cell) + const` (left minus right side) under `op`."
+    coef = {}
+    for cf, k, cell in terms: coef[k] = (coef.get(k, (0, cell))[0] + cf, cell)
+    terms = [(cf, cell) for cf, cell in coef.values() if cf]
+    diff = sum(cf * c.x for cf, c in terms) + const
+    rand = [(cf, c) for cf, c in terms if not c.exact]
+    tost = f'TOST ±{tol:g}, ' if op == '~' else ''
+    if not rand: return (diff, 0.0, *difference_test(diff, 0.0, math.inf, op, tol), f'{tost}exact (printed numbers)')
+    if any(not (c.n >= 2) or math.isnan(c.std) for _, c in rand): return diff, math.nan, math.nan, math.nan, 'single seed: no test'
+    seeds = {frozenset(c.per_seed) if c.per_seed else None for _, c in rand}
+    if len(seeds) == 1 and (ss := seeds.pop()) and len(ss) >= 2:  # paired over the seeds every cell ran
+        ss = sorted(ss)
+        d = np.array([sum(cf * c.per_seed[s] for cf, c in rand) for s in ss]) + (diff - sum(cf * c.x for cf, c in rand))
+        se = float(d.std(ddof=1) / math.sqrt(len(d)))
+        p = paired_test(d, op, tol) if se > 0 else difference_test(float(d.mean()), 0.0, math.inf, op, tol)
+        return float(d.mean()), se, *p, f"{tost}paired t, n={len(d)}" + ('' if se > 0 else ', no spread')
+    parts = [(cf * cf * c.std ** 2 / c.n, c.n) for cf, c in rand]
+    var = sum(x for x, _ in parts)
+    if var == 0: return (diff, 0.0, *difference_test(diff, 0.0, math.inf, op, tol), f'{tost}no spread over seeds')
+    df = var ** 2 / sum(x ** 2 / (k - 1) for x, k in parts)  # Welch–Satterthwaite
+    return (diff, math.sqrt(var), *difference_test(diff, math.sqrt(var), df, op, tol), f'{tost}Welch, df={df:.1f}')
 
-def _check(claim, table, rerun):
-    "(verdict, difference, se, cells) of one claim; None if a cell is missing."
-    lhs = _eval(claim.lhs, claim.artifact, table)
+def _check(claim, table):
+    "(difference in the claim's direction, se, p, p against, statistical test, cells) of one claim; None if a cell is missing."
+    lhs = _terms(claim.lhs, claim.artifact, table)
     if lhs is None: return None
-    if isinstance(claim.rhs, Among):
-        items = claim.rhs.items if claim.rhs.items is not None else _others(claim, table, rerun)
-        if not items: return None
-        rhs = [_eval(o, claim.artifact, table) for o in items]
-    else: rhs = [_eval(claim.rhs, claim.artifact, table)]
-    if any(x is None for x in rhs): return None
-    res = []
-    for x in rhs:
-        diff = lhs[0] - x[0]
-        var = None if lhs[1] is None or x[1] is None else lhs[1] + x[1]
-        se = None if var is None else math.sqrt(var)
-        d = abs(diff) if claim.op == '~' else diff if claim.op == '>' else -diff
-        res.append((verdict(diff, se, claim.op, claim.tol), d, se))
-    vs = [r[0] for r in res]
-    ver = 'does not hold' if 'does not hold' in vs else 'holds' if set(vs) == {'holds'} else 'inconclusive'
-    worst = max(res, key=lambda r: r[1]) if claim.op == '~' else min(res, key=lambda r: r[1])
-    cells = lhs[2] + [c for x in rhs for c in x[2]]
-    return ver, worst[1], worst[2], cells
+    sides = among_items(claim) if isinstance(claim.rhs, Among) else [_as_expr(claim.rhs)]
+    res, cells = [], list(lhs)
+    for rhs in sides:
+        rt = _terms(rhs, claim.artifact, table)
+        if rt is None: return None
+        diff, se, p, pa, test = _difference(lhs + [(-cf, k, c) for cf, k, c in rt], _as_expr(claim.lhs).const - _as_expr(rhs).const, claim.op, claim.tol)
+        res.append((abs(diff) if claim.op == '~' else diff if claim.op == '>' else -diff, se, p, pa, test))
+        cells += [t for t in rt if t[1] not in {k for _, k, _ in cells}]
+    if len(res) == 1: return (*res[0], cells)
+    k, every = len(res), (claim.op, claim.rhs.agg) in (('>', 'max'), ('<', 'min'))  # beat each item, or one of them
+    if any(math.isnan(r[2]) for r in res):
+        d, se, _, _, test = next(r for r in res if math.isnan(r[2]))
+        return d, se, math.nan, math.nan, test, cells
+    if every:
+        d, se, p, _, test = max(res, key=lambda r: r[2])
+        return d, se, p, min(1.0, k * min(r[3] for r in res)), f'{test}; weakest of {k}', cells
+    d, se, p, _, test = min(res, key=lambda r: r[2])
+    return d, se, min(1.0, k * p), max(r[3] for r in res), f'{test}; strongest of {k}', cells
 
 # %% ../nbs/11_report.ipynb #d4c7d8e1
-def check_claims(results: pd.DataFrame, # columns artifact, row, column, and `values` (+ std, n_seeds, seeds)
+def _profile_of(results) -> str|None:
+    "The one profile a results frame records (None: none or several)."
+    if 'profile' not in results.columns: return None
+    p = {str(x) for x in results['profile'].dropna() if str(x)}
+    return p.pop() if len(p) == 1 else None
+
+def _adjust(out):
+    "Benjamini–Hochberg within each paper, over its distinct tests, for the claims' p-values and apart for those against them."
+    for col, adj in (('p_raw', 'p_adjusted'), ('p_against', 'p_against_adjusted')):
+        out[adj] = np.nan
+        for _, g in out.groupby('paper', sort=False):
+            g = g[g[col].notna()]
+            if len(g): out.loc[g.index, adj] = stats.false_discovery_control(g[col].to_numpy(float), method='bh')
+    return out
+
+def check_claims(results: pd.DataFrame, # columns artifact, row, column, and `values` (+ std, n_seeds, seeds, profile)
                  values: str|None=None, # the value column; default 'reproduced', else 'value'
-                 claims=None, # claims to check; default `CLAIMS`
-                 cited: bool=False, # compare with the reported numbers of cited rows (meaningful for the `paper` profile only)
+                 claims=None, # claims to check; default `CLAIMS` (a paper's claims in the check are its multiple-comparison family)
+                 cited: bool|None=None, # compare with the reported numbers of cited rows; default: at the `paper` profile only
                  exact: bool=False, # treat every value as exact (no standard error), e.g. the papers' own numbers
+                 seed_values: pd.DataFrame|None=None, # per-seed values (`load_seed_values`): paired tests where every cell has them
+                 profile: str|None=None, # the profile of the results; default: the one their `profile` column records (`paper` with `cited`)
                 ) -> pd.DataFrame:
-    "The verdict of each claim on `results` (see `SE_RULE`), with the difference, its standard error, values and seeds."
+    "The verdict of each claim on `results` (see `TEST_RULE`), with its reason, difference, standard error, raw and adjusted p-values, test, values and seeds."
     col = values or ('reproduced' if 'reproduced' in results.columns else 'value')
     miss = [c for c in ('artifact', 'row', 'column', col) if c not in results.columns]
     if miss: raise ValueError(f"results lack column(s) {', '.join(miss)}; need artifact, row, column and {col!r}")
-    table = _lookup(results, col, exact)
-    rep = reported()
+    if seed_values is not None and (miss := [c for c in SEED_COLUMNS if c not in seed_values.columns]):
+        raise ValueError(f"seed_values lack column(s) {', '.join(miss)}; need {', '.join(SEED_COLUMNS)} (see `load_seed_values`)")
+    profile = profile or _profile_of(results) or ('paper' if cited else None)
+    if cited is None: cited = profile == 'paper'
+    table = _lookup(results, col, exact, seed_values)
     if cited:  # cells of cited rows (never re-run) take the paper's number
-        for k, x in _lookup(rep[rep.kind == 'cited'], 'value', exact=True).items(): table.setdefault(k, (x[0], 0.0, np.nan, 'reported'))
-    rerun = {}
-    for a, r, c, kd in zip(rep.artifact, rep.row, rep.column, rep.kind):
-        if kd == 'reproduced' or cited: rerun.setdefault((a, c), []).append(r)
+        rep = reported()
+        for k, x in _lookup(rep[rep.kind == 'cited'], 'value', exact=True).items(): table.setdefault(k, x._replace(seeds='reported'))
+    claims = CLAIMS if claims is None else tuple(claims)
+    why = {c.id: claim_testability(c, profile) for c in claims}
+    groups = {}  # the claims of each distinct test: the first whose cells ran keeps it (the first of all when none ran)
+    first = claim_twins([c for c in claims if not why[c.id]], profile)
+    for c in claims:
+        if not why[c.id]: groups.setdefault(first.get(c.id, c.id), []).append(c)
+    twins = {}
+    for grp in groups.values():
+        keep = next((c for c in grp if _check(c, table) is not None), grp[0])
+        twins.update({c.id: keep.id for c in grp if c is not keep})
     out = []
-    for c in (CLAIMS if claims is None else claims):
-        line = dict(claim=c.id, paper=c.paper, artifact=c.artifact, statement=c.statement, test=c.test, source=c.source)
-        res = _check(c, table, rerun)
-        if res is None:
-            out.append(dict(line, verdict='not run', difference=np.nan, se=np.nan, values='', seeds='', n_seeds=np.nan)); continue
-        ver, d, se, cells = res
-        ns = [n for *_, n, _ in cells if pd.notna(n)]
-        seeds = sorted({sd for *_, sd in cells if sd})
-        vals = '; '.join(f'{r} @ {cc} = {_fmt(x, 2)}' + (f' ± {_fmt(s, 2)}' if s else '') for (a, r, cc), x, s, n, sd in cells)
-        out.append(dict(line, verdict=ver, difference=round(d, 3), se=np.nan if se is None else round(se, 3), values=vals,
-                        seeds=' | '.join(seeds), n_seeds=min(ns) if ns else np.nan))
-    return pd.DataFrame(out)
+    for c in claims:
+        line = dict(claim=c.id, paper=c.paper, artifact=c.artifact, statement=c.statement, test=c.test, source=c.source,
+                    verdict='not run', reason=why[c.id], difference=np.nan, se=np.nan, p_raw=np.nan, p_against=np.nan,
+                    stat_test='', values='', seeds='', n_seeds=np.nan,
+                    twins=', '.join(k for k, t in twins.items() if t == c.id))
+        if c.id in twins: out.append(dict(line, verdict=DUPLICATE, reason=f'same test as {twins[c.id]}')); continue
+        res = _check(c, table)
+        if res is not None:
+            d, se, p, pa, test, cells = res
+            ns = [x.n for _, _, x in cells if not x.exact and pd.notna(x.n)]
+            line.update(difference=round(d, 3), se=np.nan if math.isnan(se) else round(se, 3), values='; '.join(
+                f'{r} @ {cc} = {_fmt(x.x, 2)}' + (f' ± {_fmt(x.std / math.sqrt(x.n), 2)}' if x.n >= 2 and x.std > 0 else '')
+                for _, (a, r, cc), x in cells), seeds=' | '.join(sorted({x.seeds for *_, x in cells if x.seeds})),
+                n_seeds=min(ns) if ns else np.nan)
+            if not why[c.id]: line.update(verdict='pending', p_raw=p, p_against=pa, stat_test=test)
+        if why[c.id]: line['verdict'] = 'not testable here'
+        out.append(line)
+    out = _adjust(pd.DataFrame(out))
+    todo = out.verdict == 'pending'
+    out.loc[todo, 'verdict'] = [verdict(p, pa) for p, pa in zip(out.p_adjusted[todo], out.p_against_adjusted[todo])]
+    return out[['claim', 'paper', 'artifact', 'statement', 'test', 'source', 'verdict', 'reason', 'difference', 'se', 'p_raw',
+                'p_adjusted', 'p_against', 'p_against_adjusted', 'stat_test', 'values', 'seeds', 'n_seeds', 'twins']]
 
 # %% ../nbs/11_report.ipynb #90579478
 def _esc(s): return str(s).replace('|', '\\|').replace('\n', ' ')
+
+def _p(x): return '—' if pd.isna(x) else f'{x:.2g}' if x >= 0.001 else '<0.001'
+
+def _verdict_cell(r) -> str:
+    if r.verdict == DUPLICATE: return f'duplicate: {_esc(r.reason)}'
+    if r.verdict == 'not testable here': return f'not testable here: {_esc(r.reason)}'
+    v = f'**{r.verdict}**' if r.verdict in ('holds', 'does not hold') else r.verdict
+    return v + (f' (also the test of {_esc(r.twins)})' if isinstance(r.twins, str) and r.twins else '')
+
+def _p_cell(r) -> str:
+    if pd.isna(r.p_raw): return '—'
+    if r.verdict == 'does not hold': return f'against: {_p(r.p_against)} ({_p(r.p_against_adjusted)})'
+    return f'{_p(r.p_raw)} ({_p(r.p_adjusted)})'
+
+def verdict_counts(chk: pd.DataFrame, # output of `check_claims`
+                  ) -> str:
+    "The verdicts of the distinct tests of `chk`, counted once each (duplicates said apart)."
+    n = chk.verdict.value_counts()
+    s = ' · '.join(f'{v}: {n.get(v, 0)}' for v in VERDICTS)
+    return s + (f' · ({n[DUPLICATE]} more claim(s) repeat one of these tests: counted once)' if n.get(DUPLICATE) else '')
 
 def claims_markdown(chk: pd.DataFrame, # output of `check_claims`
                     links=False, # link each claim's artifact to its `.md`: True, or the IDs whose `.md` exists
                    ) -> list:
     "The verdicts of `chk` as markdown table lines."
-    lines = ['| ' + ('Artifact | ' if links is not False else '') + 'Claim | Source | Test | Verdict | Difference ± SE | Seeds |',
-             '|' + '---|' * (7 if links is not False else 6)]
+    lines = ['| ' + ('Artifact | ' if links is not False else '') + 'Claim | Source | Test | Verdict | Difference ± SE | p (BH-adjusted) | Statistical test | Seeds |',
+             '|' + '---|' * (9 if links is not False else 8)]
     for r in chk.itertuples():
         d = '' if pd.isna(r.difference) else _fmt(r.difference, 2) + ('' if pd.isna(r.se) else f' ± {_fmt(r.se, 2)}')
-        ver = f'**{r.verdict}**' if r.verdict in ('holds', 'does not hold') else r.verdict
         seeds = r.seeds or '—'
         if pd.notna(r.n_seeds): seeds += f' (n = {int(r.n_seeds)})'
         linked = links is True or (links and r.artifact in links)
-        cells = ([f'[{r.artifact}]({r.artifact}.md)' if linked else r.artifact] if links is not False else []) + [_esc(r.statement), _esc(r.source), f'`{_esc(r.test)}`', ver, d, _esc(seeds)]
+        cells = ([f'[{r.artifact}]({r.artifact}.md)' if linked else r.artifact] if links is not False else []) + [
+            _esc(r.statement), _esc(r.source), f'`{_esc(r.test)}`', _verdict_cell(r), d, _p_cell(r), _esc(r.stat_test or '—'), _esc(seeds)]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return lines
 
+def testbed_note(profile: str|None, # the profile of a results folder
+                ) -> str:
+    "What a synthetic profile's numbers are: the testbed and the stand-in of each dataset ('' for a profile on real data)."
+    if profile not in PROFILES: return ''
+    cfg = get_config(profile)
+    if not cfg.data.dataset.startswith('synth-'): return ''
+    names = {'ucf101': 'UCF101', 'hmdb51': 'HMDB51', 'diving48': 'Diving-48'}
+    return (f"**Synthetic testbed.** The numbers of profile `{profile}` come from the synthetic testbed, not from the papers' "
+            f"datasets: {', '.join(f'{v} stands in for {names.get(k, k)}' for k, v in STAND_INS.items())}; every pre-training set "
+            f"(UCF101, K200, K400) is {cfg.data.dataset}, and every backbone the profile's {cfg.model.backbone} at "
+            f"{cfg.data.frames}x{cfg.data.size}x{cfg.data.size}. They test the direction of the papers' claims, not their numbers.")
+
+def _check_folder(out_dir, results=None, cited=None, profile=None) -> pd.DataFrame:
+    "Every claim checked on the results (and per-seed values) of `out_dir`."
+    res = load_results(out_dir) if results is None else results
+    return check_claims(res if len(res) else pd.DataFrame(columns=['artifact', 'row', 'column', 'reproduced']), cited=cited,
+                        seed_values=load_seed_values(out_dir), profile=profile)
+
 def _artifact_claims_section(out_dir, artifact_id) -> list:
-    "The '## Claims' section of an artifact's .md, evaluated on the results of `out_dir` (empty if it has no claims)."
-    mine = tuple(c for c in CLAIMS if c.artifact == artifact_id)
-    if not mine: return []
-    res = load_results(out_dir)
-    chk = check_claims(res if len(res) else pd.DataFrame(columns=['artifact', 'row', 'column', 'reproduced']), claims=mine,
-                       cited=set(res.get('profile', pd.Series(dtype=str)).dropna()) == {'paper'})
-    n = chk.verdict.value_counts()
-    return ['', '## Claims', '', ' · '.join(f'{v}: {n.get(v, 0)}' for v in VERDICTS), '', SE_RULE, ''] + claims_markdown(chk)
+    "The '## Claims' section of an artifact's .md, evaluated with every claim of the folder's results (empty if it has no claims)."
+    if not any(c.artifact == artifact_id for c in CLAIMS): return []
+    chk = _check_folder(out_dir)
+    chk = chk[chk.artifact == artifact_id]
+    return ['', '## Claims', '', verdict_counts(chk), '', TEST_RULE, ''] + claims_markdown(chk)
 
 # %% ../nbs/11_report.ipynb #87cd601a
 def write_table(artifact_id: str, # an INVENTORY ID, e.g. 's2vc-tab1'
@@ -390,24 +557,23 @@ def figure_markdown(artifact_id: str, # an inventory ID
 
 # %% ../nbs/11_report.ipynb #87ab1a6e
 def write_claims(out_dir: str|Path, # a results folder written by `write_table` / `save_figure`
-                 results: pd.DataFrame|None=None, # default: `load_results(out_dir)`
+                 results: pd.DataFrame|None=None, # default: `load_results(out_dir)` (per-seed values: `load_seed_values(out_dir)`)
                  provenance: dict|None=None, # output of `provenance()`, for the footer
                  cited: bool|None=None, # compare with cited rows' reported numbers; default: only for the `paper` profile
                  stale: list|None=None, # artifacts made under an earlier configuration of the profile (`reproduce.stale_ids`): said above the claims
                 ) -> dict:
     "Check every claim on the results of `out_dir`; write `claims.csv` and `claims.md` there atomically; return the paths."
-    if cited is None: cited = (provenance or {}).get('profile') == 'paper'
     res = load_results(out_dir) if results is None else results
-    chk = check_claims(res if len(res) else pd.DataFrame(columns=['artifact', 'row', 'column', 'reproduced']), cited=cited)
+    profile = (provenance or {}).get('profile') or _profile_of(res)
+    chk = _check_folder(out_dir, res, cited, profile)
     out = Path(out_dir)
-    n = chk.verdict.value_counts()
-    lines = ['# Directional claims of the papers', '',
-             f"{len(chk)} claims · " + ' · '.join(f'{v}: {n.get(v, 0)}' for v in VERDICTS), '', SE_RULE, '']
+    lines = ['# Directional claims of the papers', '']
+    if note := testbed_note(profile): lines += [note, '']
+    lines += [f"{len(chk)} claims, {(chk.verdict != DUPLICATE).sum()} distinct tests · " + verdict_counts(chk), '', TEST_RULE, '']
     if old := sorted(set(stale or []) & set(chk.artifact)):
         lines += [f"The claims of {', '.join(old)} are judged on numbers made under an earlier configuration of the profile "
                   '(see `index.md`): re-run those artifacts before reading their verdicts.', '']
     for paper, g in chk.groupby('paper', sort=False):
-        m = g.verdict.value_counts()
-        lines += [f'## {paper}', '', ' · '.join(f'{v}: {m.get(v, 0)}' for v in VERDICTS), ''] + claims_markdown(g, links={a for a in g.artifact if (out/f'{a}.md').exists()}) + ['']
+        lines += [f'## {paper}', '', verdict_counts(g), ''] + claims_markdown(g, links={a for a in g.artifact if (out/f'{a}.md').exists()}) + ['']
     if provenance: lines += ['## Provenance', ''] + _prov_lines(provenance)
     return dict(csv=atomic_write(out/'claims.csv', chk.to_csv(index=False)), md=atomic_write(out/'claims.md', '\n'.join(lines) + '\n'))

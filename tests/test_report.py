@@ -171,11 +171,12 @@ def test_save_figure(tmp_path):
     import matplotlib.pyplot as plt
     report.set_style()
     fig, ax = plt.subplots(); ax.plot([0, 1], [1, 0])
-    nums = pd.DataFrame(dict(row=['S2VC', 'MoCo'], column='Pearson rho', value=[-0.5, -0.2], std=[0.05, 0.05], n_seeds=3, seeds='0,1,2'))
+    nums = pd.DataFrame(dict(row=['S2VC', 'MoCo'] * 2, column=['Pearson rho'] * 2 + ['Pearson rho minus null'] * 2,
+                             value=[-0.9, -0.85, -0.3, -0.1], std=0.05, n_seeds=3, seeds='0,1,2'))
     paths = save_figure(fig, 's2vc-fig6', tmp_path, numbers=nums, provenance=provenance('smoke'))
     plt.close(fig)
     assert paths['png'].read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-    assert pd.read_csv(paths['csv']).artifact.tolist() == ['s2vc-fig6'] * 2
+    assert pd.read_csv(paths['csv']).artifact.tolist() == ['s2vc-fig6'] * 4
     res = load_results(tmp_path)
     chk = check_claims(res).set_index('claim')
     assert chk.loc[['s2vc-fig6-negative-s2vc', 's2vc-fig6-negative-moco', 's2vc-fig6-stronger'], 'verdict'].tolist() == ['holds'] * 3
@@ -201,7 +202,8 @@ def test_provenance_from_config():
 def test_claims_hold_on_reported_numbers():
     "On the papers' own numbers (exact, cited rows included) every claim whose cells are printed holds."
     chk = check_claims(reported(), values='value', cited=True, exact=True)
-    assert set(chk.verdict) == {'holds', 'not run'}
+    assert set(chk.verdict) == {'holds', 'not run', 'not testable here'}
+    assert set(chk[chk.verdict == 'not testable here'].claim) == {'s2vc-fig3-kept-ucf101', 's2vc-fig3-kept-hmdb51'}  # by construction
     assert (chk.verdict == 'holds').sum() >= 140
     assert chk[chk.verdict == 'not run'].artifact.str.contains('-fig').all()  # only figures lack printed numbers
     assert len(claims_table()) == len(CLAIMS) and claims_table().id.is_unique
@@ -239,23 +241,28 @@ def test_claims_verdicts():
     with pytest.raises(ValueError, match='artifact'): check_claims(res.drop(columns='artifact'))
 
 @pytest.mark.parametrize('vd, std, n, verdict', [
-    (45.0, 0.5, 3, 'holds'),           # 5 points above, 2 SE = 0.82
-    (40.5, 0.5, 3, 'inconclusive'),    # 0.5 points above: within 2 SE
+    (45.0, 0.5, 3, 'holds'),           # 5 points above, SE 0.41: p < 0.001 (Welch, 4 df)
+    (40.5, 0.5, 3, 'inconclusive'),    # 0.5 points above: p = 0.14
     (36.0, 0.5, 3, 'does not hold'),   # 4 points below
     (45.0, 0.0, 1, 'inconclusive'),    # one seed: no standard error, no verdict
     (45.0, 6.0, 3, 'inconclusive'),    # the seeds disagree too much
 ])
-def test_se_rule(vd, std, n, verdict):
+def test_verdict_rule(vd, std, n, verdict):
     chk = check_claims(_dclr4({'L_VV': 40.0, 'L_VD': vd}, std, n)).set_index('claim')
     assert chk.loc['dclr-tab4-vd', 'verdict'] == verdict
-    assert report.verdict(5.0, 1.0) == 'holds' and report.verdict(5.0, None) == 'inconclusive'
+    assert report.verdict(0.01) == 'holds' and report.verdict(0.5, 0.01) == 'does not hold' and report.verdict(np.nan) == 'inconclusive'
 
 def test_max_over_others():
-    res = pd.DataFrame(dict(artifact='s2vc-fig3', row=['alpha=0.1', 'alpha=0.5', 'alpha=0.9'], column='UCF101 R@1',
-                            value=[10.0, 14.0, 11.0], std=0.5, n_seeds=3))
-    assert check_claims(res).set_index('claim').loc['s2vc-fig3-peak-ucf101', 'verdict'] == 'holds'
+    "`max(others)` compares with every other row of the figure, and only with those: an added row is not one of them."
+    res = pd.DataFrame(dict(artifact='s2vc-fig3', row=['alpha=0.1', 'alpha=0.3', 'alpha=0.5', 'alpha=0.8', 'alpha=1.0'], column='UCF101 R@1',
+                            value=[10.0, 11.0, 14.0, 12.0, 11.0], std=0.5, n_seeds=3))
+    r = check_claims(res).set_index('claim').loc['s2vc-fig3-peak-ucf101']
+    assert r.verdict == 'holds' and r.difference == 2.0 and r.stat_test.endswith('weakest of 4')
+    extra = pd.concat([res, pd.DataFrame(dict(artifact='s2vc-fig3', row=['alpha=0.9'], column='UCF101 R@1', value=[20.0], std=0.5, n_seeds=3))])
+    assert check_claims(extra).set_index('claim').loc['s2vc-fig3-peak-ucf101', 'verdict'] == 'holds'
     res.loc[0, 'value'] = 16.0
     assert check_claims(res).set_index('claim').loc['s2vc-fig3-peak-ucf101', 'verdict'] == 'does not hold'
+    assert check_claims(res[res.row != 'alpha=0.3']).set_index('claim').loc['s2vc-fig3-peak-ucf101', 'verdict'] == 'not run'
 
 def test_max_others_needs_every_rerun_row():
     "`max(others)` on a table is not judged on a subset of the paper's re-run rows."
@@ -267,7 +274,8 @@ def test_write_claims(tmp_path):
     write_table('s2vc-tab4', _mine(), tmp_path, 'smoke', seeds=3)
     paths = report.write_claims(tmp_path, provenance=provenance('smoke'))
     chk = pd.read_csv(paths['csv'])
-    assert len(chk) == len(CLAIMS) and set(chk.verdict) <= set(report.VERDICTS)
+    assert len(chk) == len(CLAIMS) and set(chk.verdict) <= set(report.VERDICTS) | {report.DUPLICATE}
+    assert {'p_raw', 'p_adjusted', 'stat_test', 'reason', 'twins'} <= set(chk.columns)
     md = paths['md'].read_text()
     assert md.count('\n| ') == len(CLAIMS) + chk.paper.nunique()  # a header line per paper and 'Provenance' in md and report.SE_RULE in md
     assert '[s2vc-tab4](s2vc-tab4.md)' in md and '[dsm-tab1](dsm-tab1.md)' not in md  # links only to pages that exist
@@ -286,3 +294,77 @@ def test_claims_against_cited_rows():
     assert check_claims(res).set_index('claim').loc['dsm-tab2-cliporder-r1', 'verdict'] == 'not run'
     r = check_claims(res, cited=True).set_index('claim').loc['dsm-tab2-cliporder-r1']
     assert r.verdict == 'holds' and abs(r.difference - 0.5) < 1e-9 and 'reported' in r.seeds  # Clip Order [C3D] reports 12.5
+
+# ---------------------------------------------------------------- known answers of the test rule
+def _tab3_r10(profile='mini'):
+    "S2VC Table 3's R@10 at mini: 94.3 and 92.3 with standard errors 0.87 and 0.17 over three seeds."
+    return pd.DataFrame(dict(artifact='s2vc-tab3', row=['Ours [S3D]', 'MoCo [S3D]'], column='HMDB51 R@10', reproduced=[94.3, 92.3],
+                             std=[0.87 * 3 ** .5, 0.17 * 3 ** .5], n_seeds=3, seeds='0,1,2', profile=profile))
+
+def test_known_answer_welch_inconclusive():
+    "2.0 ± 0.88 on Welch's 2.2 degrees of freedom: p = 0.07, inconclusive (the former 2-SE rule said 'holds')."
+    r = check_claims(_tab3_r10()).set_index('claim').loc['s2vc-tab3-moco-r10']
+    assert r.verdict == 'inconclusive' and r.stat_test == 'Welch, df=2.2' and abs(r.p_raw - 0.073) < 0.005
+    assert abs(r.difference - 2.0) < 1e-9 and abs(r.se - 0.886) < 1e-3
+    from scipy import stats
+    ref = stats.ttest_ind_from_stats(94.3, 0.87 * 3 ** .5, 3, 92.3, 0.17 * 3 ** .5, 3, equal_var=False, alternative='greater').pvalue
+    assert abs(r.p_raw - ref) < 1e-9
+
+def test_known_answer_paired_holds():
+    "The same means with per-seed values that move together: a paired t-test over the shared seeds, p < 0.001."
+    sv = pd.DataFrame(dict(artifact='s2vc-tab3', row=['Ours [S3D]'] * 3 + ['MoCo [S3D]'] * 3, column='HMDB51 R@10', seed=[0, 1, 2] * 2,
+                           value=[93.1, 94.0, 95.8, 91.0, 92.1, 93.8]))
+    r = check_claims(_tab3_r10(), seed_values=sv).set_index('claim').loc['s2vc-tab3-moco-r10']
+    assert r.verdict == 'holds' and r.stat_test == 'paired t, n=3' and r.p_raw < 0.001
+    # seeds that do not match on the two sides: no pairing, Welch
+    r = check_claims(_tab3_r10(), seed_values=sv.assign(seed=[0, 1, 2, 3, 4, 5])).set_index('claim').loc['s2vc-tab3-moco-r10']
+    assert r.stat_test.startswith('Welch')
+
+@pytest.mark.parametrize('a, b, verdict', [(48.0, 48.2, 'holds'), (52.0, 48.0, 'does not hold'), (49.2, 48.0, 'inconclusive')])
+def test_known_answer_tost(a, b, verdict):
+    "dclr-intro-static (tolerance 1.5): inside by far holds, 4 points apart does not, 1.2 apart with SE 0.41 is inconclusive."
+    res = pd.DataFrame(dict(artifact='dclr-intro', row=['Static frame as positive (L_VS)', 'Vanilla (L_VV)'], column='UCF101 linear',
+                            reproduced=[a, b], std=0.5, n_seeds=3, profile='mini'))
+    r = check_claims(res).set_index('claim').loc['dclr-intro-static']
+    assert r.verdict == verdict and r.stat_test == 'TOST ±1.5, Welch, df=4.0'
+
+def test_known_answer_same_run_not_testable():
+    res = pd.DataFrame(dict(artifact='dclr-tab1', row=['DCLR [K400]', 'DCLR [UCF101]'], column='UCF101 finetune', reproduced=37.7,
+                            std=3.9, n_seeds=3, profile='mini'))
+    r = check_claims(res).set_index('claim').loc['dclr-tab1-finetune-k400-ucf101']
+    assert r.verdict == 'not testable here' and r.reason.startswith('both sides resolve to the same run at mini') and np.isnan(r.p_raw)
+    r = check_claims(res.assign(profile='paper')).set_index('claim').loc['dclr-tab1-finetune-k400-ucf101']
+    assert r.verdict == 'does not hold' and r.reason == ''  # two runs at the paper profile, and the cited rows print more than 37.7
+
+def test_known_answer_duplicate_counted_once(tmp_path):
+    "dclr-tab2-random-{ucf101,k400} are one test at mini: the second is a duplicate naming the first, and totals count it once."
+    write_table('dclr-tab2', pd.DataFrame(dict(row=['DCLR [UCF101]', 'DCLR [K400]', 'Random Init.'], column='Diving48 finetune',
+                                               value=[14.0, 14.0, 13.8], std=[1.5, 1.5, 1.7], n_seeds=3)), tmp_path, 'mini', seeds=3)
+    chk = pd.read_csv(report.write_claims(tmp_path, provenance=provenance('mini'))['csv']).set_index('claim')
+    assert chk.loc['dclr-tab2-random-k400', 'verdict'] == 'duplicate' and chk.loc['dclr-tab2-random-k400', 'reason'] == 'same test as dclr-tab2-random-ucf101'
+    assert chk.loc['dclr-tab2-random-ucf101', 'verdict'] == 'inconclusive' and chk.loc['dclr-tab2-random-ucf101', 'twins'] == 'dclr-tab2-random-k400'
+    md = (tmp_path/'claims.md').read_text()
+    n = chk.verdict.value_counts()
+    assert f"{len(chk)} claims, {len(chk) - n['duplicate']} distinct tests · holds: {n.get('holds', 0)} · " in md
+    assert md.split('\n')[2].startswith('**Synthetic testbed.** The numbers of profile `mini` come from the synthetic testbed')
+
+def test_p_values_adjusted_per_paper():
+    "Benjamini–Hochberg within each paper: the adjusted p-values are scipy's over that paper's tested claims."
+    from scipy import stats
+    res = pd.concat([_dclr4({'L_VV': 40.0, 'L_VS': 40.3, 'L_VD': 41.0}), _tab3_r10(None).drop(columns='profile')])
+    chk = check_claims(res)
+    for paper, g in chk[chk.p_raw.notna()].groupby('paper'):
+        assert np.allclose(g.p_adjusted, stats.false_discovery_control(g.p_raw, method='bh')), paper
+    assert chk.p_raw.notna().groupby(chk.paper).sum().to_dict() == {'S2VC': 1, 'DSM': 0, 'DCLR': 3}
+
+def test_seed_values_from_folder(tmp_path):
+    "write_claims reads `<ID>-seeds.csv` beside the tables; a folder without them is tested from mean, std and n."
+    write_table('s2vc-tab3', _tab3_r10().drop(columns=['artifact', 'profile']).rename(columns={'reproduced': 'value'}), tmp_path, 'mini', seeds=3)
+    r = pd.read_csv(report.write_claims(tmp_path)['csv']).set_index('claim').loc['s2vc-tab3-moco-r10']
+    assert r.stat_test == 'Welch, df=2.2'
+    pd.DataFrame(dict(artifact='s2vc-tab3', row=['Ours [S3D]'] * 3 + ['MoCo [S3D]'] * 3, column='HMDB51 R@10', seed=[0, 1, 2] * 2,
+                      value=[93.1, 94.0, 95.8, 91.0, 92.1, 93.8], config_hash='h', run='r')).to_csv(tmp_path/'s2vc-tab3-seeds.csv', index=False)
+    assert set(report.load_seed_values(tmp_path).columns) == set(report.SEED_COLUMNS)
+    r = pd.read_csv(report.write_claims(tmp_path)['csv']).set_index('claim').loc['s2vc-tab3-moco-r10']
+    assert r.stat_test == 'paired t, n=3' and r.verdict == 'holds'
+    assert set(load_results(tmp_path).artifact) == {'s2vc-tab3'}  # the per-seed file is not read as a table
