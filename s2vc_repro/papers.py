@@ -453,6 +453,7 @@ def _run_config(run: str, profile: str) -> Config: return run_config(run, profil
 @lru_cache(maxsize=None)
 def _registered(artifact: str) -> dict: return artifact_runs(artifact)
 
+@lru_cache(maxsize=None)
 def cell_identity(artifact: str, # the cell's artifact
                   row: str, # its row
                   column: str, # its column

@@ -470,16 +470,17 @@ def testbed_note(profile: str|None, # the profile of a results folder
             f"(UCF101, K200, K400) is {cfg.data.dataset}, and every backbone the profile's {cfg.model.backbone} at "
             f"{cfg.data.frames}x{cfg.data.size}x{cfg.data.size}. They test the direction of the papers' claims, not their numbers.")
 
-def _check_folder(out_dir, results=None, cited=None, profile=None) -> pd.DataFrame:
-    "Every claim checked on the results (and per-seed values) of `out_dir`."
+def _check_folder(out_dir, results=None, cited=None, profile=None, claims=None) -> pd.DataFrame:
+    "The claims (default all) checked on the results (and per-seed values) of `out_dir`."
     res = load_results(out_dir) if results is None else results
     return check_claims(res if len(res) else pd.DataFrame(columns=['artifact', 'row', 'column', 'reproduced']), cited=cited,
-                        seed_values=load_seed_values(out_dir), profile=profile)
+                        seed_values=load_seed_values(out_dir), profile=profile, claims=claims)
 
 def _artifact_claims_section(out_dir, artifact_id) -> list:
-    "The '## Claims' section of an artifact's .md, evaluated with every claim of the folder's results (empty if it has no claims)."
-    if not any(c.artifact == artifact_id for c in CLAIMS): return []
-    chk = _check_folder(out_dir)
+    "The '## Claims' section of an artifact's .md, checked with all its paper's claims (its multiple-comparison family, and its twins) on the folder's results."
+    mine = [c for c in CLAIMS if c.artifact == artifact_id]
+    if not mine: return []
+    chk = _check_folder(out_dir, claims=[c for c in CLAIMS if c.paper == mine[0].paper])
     chk = chk[chk.artifact == artifact_id]
     return ['', '## Claims', '', verdict_counts(chk), '', TEST_RULE, ''] + claims_markdown(chk)
 

@@ -218,8 +218,10 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
                   f'(marked *earlier profile* below; the profile is `{now}` now): their numbers are not this configuration\'s. '
                   f"Re-run them with `s2vc-repro reproduce --profile {profile} --only {' '.join(stale)}`.", '']
     if cc := _claim_counts(out_dir):
+        from s2vc_repro.report import VERDICTS, DUPLICATE
         lines += ['Directional claims of the papers, with verdicts on these results: [claims.md](claims.md) — '
-                  + ' · '.join(f'{v}: {cc.get(v, 0)}' for v in ('holds', 'does not hold', 'inconclusive', 'not run')) + '.', '']
+                  + ' · '.join(f'{v}: {cc.get(v, 0)}' for v in VERDICTS)
+                  + (f' ({cc[DUPLICATE]} more claims repeat one of these tests)' if cc.get(DUPLICATE) else '') + '.', '']
     for paper, title in PAPERS.items():
         lines += [f'## {title}', '', '| ID | kind | what | status | files |', '|---|---|---|---|---|']
         for i, a in ARTIFACTS.items():
