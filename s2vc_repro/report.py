@@ -454,7 +454,7 @@ def claims_markdown(chk: pd.DataFrame, # output of `check_claims`
         if pd.notna(r.n_seeds): seeds += f' (n = {int(r.n_seeds)})'
         linked = links is True or (links and r.artifact in links)
         cells = ([f'[{r.artifact}]({r.artifact}.md)' if linked else r.artifact] if links is not False else []) + [
-            _esc(r.statement), _esc(r.source), f'`{_esc(r.test)}`', _verdict_cell(r), d, _p_cell(r), _esc(r.stat_test or '—'), _esc(seeds)]
+            f'{_esc(r.statement)} (`{r.claim}`)', _esc(r.source), f'`{_esc(r.test)}`', _verdict_cell(r), d, _p_cell(r), _esc(r.stat_test or '—'), _esc(seeds)]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return lines
 
