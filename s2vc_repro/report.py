@@ -290,9 +290,13 @@ def _lookup(results, col, exact=False, seed_values=None) -> dict:
         sv = seed_values.dropna(subset=['value'])
         for (a, ro, c), grp in sv.groupby([sv.artifact, sv.row.astype(str), sv.column.astype(str)], sort=False):
             per[a, ro, c] = dict(zip(grp.seed.map(_seed_key), grp.value.astype(float)))
-    return {(a, ro, c): _Cell(float(x), float(s), float(k), sd if isinstance(sd, str) else '', per.get((a, ro, c)), exact)
-            for a, ro, c, x, s, k, sd in zip(r['artifact'], r['row'].astype(str), r['column'].astype(str), vals, std, n, g('seeds'))
-            if pd.notna(x)}
+    out = {}
+    for a, ro, c, x, s, k, sd in zip(r['artifact'], r['row'].astype(str), r['column'].astype(str), vals, std, n, g('seeds')):
+        if pd.isna(x): continue
+        ps = per.get((a, ro, c))
+        if ps and len(ps) >= 2 and (pd.isna(s) or pd.isna(k)): s, k = np.std(list(ps.values()), ddof=1), len(ps)  # the summary from the seeds
+        out[a, ro, c] = _Cell(float(x), float(s), float(k), sd if isinstance(sd, str) else '', ps, exact)
+    return out
 
 def _terms(expr, art, table):
     "[(coefficient, key, cell)] of an expression; None if a cell is missing."

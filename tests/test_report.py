@@ -316,6 +316,9 @@ def test_known_answer_paired_holds():
                            value=[93.1, 94.0, 95.8, 91.0, 92.1, 93.8]))
     r = check_claims(_tab3_r10(), seed_values=sv).set_index('claim').loc['s2vc-tab3-moco-r10']
     assert r.verdict == 'holds' and r.stat_test == 'paired t, n=3' and r.p_raw < 0.001
+    # a table that records no spread: the per-seed values give it
+    r = check_claims(_tab3_r10().drop(columns=['std', 'n_seeds']), seed_values=sv).set_index('claim').loc['s2vc-tab3-moco-r10']
+    assert r.stat_test == 'paired t, n=3' and r.n_seeds == 3
     # seeds that do not match on the two sides: no pairing, Welch
     r = check_claims(_tab3_r10(), seed_values=sv.assign(seed=[0, 1, 2, 3, 4, 5])).set_index('claim').loc['s2vc-tab3-moco-r10']
     assert r.stat_test.startswith('Welch')
