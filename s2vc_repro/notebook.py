@@ -13,7 +13,8 @@ from .papers import artifact_runs, run_config, reported, PAPER_RUNS, EVALUATIONS
 from .report import provenance, RUN_COLUMNS
 
 # %% auto #0
-__all__ = ['PAPER_DATASET', 'SCRATCH_ENV', 'paper_columns', 'run_setting', 'PaperSetup', 'aggregate', 'paper_setup', 'gain_bars']
+__all__ = ['PAPER_DATASET', 'SCRATCH_ENV', 'paper_columns', 'run_setting', 'PaperSetup', 'aggregate', 'aggregate_clips',
+           'attach_runs', 'paper_setup', 'gain_bars']
 
 # %% ../nbs/11b_notebook.ipynb #cbcc7829
 PAPER_DATASET = {'ucf101': 'UCF101', 'hmdb51': 'HMDB51', 'synth-ucf': 'UCF101', 'synth-hmdb': 'HMDB51', 'synth-dive': 'Diving48',
@@ -153,6 +154,25 @@ def aggregate(raw: pd.DataFrame, # long frame: row, column, seed, value (+ confi
     out['value'], out['std'] = out['value'].round(decimals), out['std'].round(decimals)  # std is NaN for one seed
     out = out.sort_values(['row', 'column'], key=lambda c: c.map((rows if c.name == 'row' else cols).index))
     return out.reset_index(drop=True)
+
+def aggregate_clips(raw: pd.DataFrame, # long frame: row, column, clip, value (+ config_hash): one value per clip (or sampling of clips)
+                    train_seeds=(0,), # the training seeds of the run(s) behind every value
+                    decimals: int = 1) -> pd.DataFrame:
+    "Mean and spread over clips per (row, column) as `clip_std`, `n_clips`, `clips`; `std`, `n_seeds`, `seeds` count training seeds only (one run: no `std`)."
+    if 'clip' not in raw.columns: raise ValueError(f"raw lacks a 'clip' column (one value per clip); its columns: {list(raw.columns)}")
+    out = aggregate(raw.rename(columns={'clip': 'seed'}), decimals).rename(columns={'std': 'clip_std', 'n_seeds': 'n_clips', 'seeds': 'clips'})
+    out['std'], out['n_seeds'], out['seeds'] = float('nan'), len(train_seeds), ','.join(map(str, train_seeds))
+    return out
+
+def attach_runs(derived: pd.DataFrame, # long frame: row, seed, ... of numbers computed from `raw`
+                raw: pd.DataFrame, # `PaperSetup.evaluate` output the numbers were computed from
+               ) -> pd.DataFrame:
+    "`derived` with the config_hash, run and run setting that `raw` gives its (row, seed): the per-seed values of numbers a notebook computes."
+    keys = ['row', 'seed']
+    runs = raw[[c for c in ('row', 'seed', 'config_hash', 'run', *RUN_COLUMNS) if c in raw.columns]].drop_duplicates(keys)
+    if (miss := set(zip(derived.row, derived.seed)) - set(zip(runs.row, runs.seed))):
+        raise ValueError(f"no run in `raw` for (row, seed) {sorted(miss)[:4]}; its rows: {sorted(set(runs.row))}")
+    return derived.drop(columns=[c for c in runs.columns if c not in keys and c in derived.columns]).merge(runs, on=keys, how='left')
 
 SCRATCH_ENV = 'S2VC_SCRATCH'  # a folder whose runs/ and data/ notebooks without runs_dir / data_root share (e.g. a test session's)
 

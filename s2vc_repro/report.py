@@ -171,7 +171,7 @@ class ConsistencyError(ValueError):
 def check_consistency(out_dir: str|Path, # a results folder with `<ID>-seeds.csv` files
                       rtol: float=1e-6, # relative difference still counted as the same number
                      ) -> pd.DataFrame:
-    "Every per-seed value of `out_dir`; raises `ConsistencyError` listing each (config_hash, column, seed) with two different values."
+    "Every per-seed value of `out_dir`; raises `ConsistencyError` listing each (config_hash, column, seed) that two artifacts give different values."
     files = sorted(Path(out_dir).glob('*-seeds.csv'))
     if not files: return pd.DataFrame(columns=list(SEED_COLUMNS))
     frames = []
@@ -180,11 +180,12 @@ def check_consistency(out_dir: str|Path, # a results folder with `<ID>-seeds.csv
         if miss := [c for c in SEED_COLUMNS if c not in df.columns]: raise ValueError(f"{p} lacks column(s) {', '.join(miss)}; expected {', '.join(SEED_COLUMNS)}")
         frames.append(df)
     sv = pd.concat(frames, ignore_index=True)
+    same = lambda a, b: all(np.isclose(x, b, rtol=rtol, atol=rtol).any() for x in a) and all(np.isclose(y, a, rtol=rtol, atol=rtol).any() for y in b)
     bad = []
     for (h, c, s), g in sv.groupby(['config_hash', 'column', 'seed'], sort=True):
-        v = g.value.astype(float)
-        if v.max() - v.min() > rtol * max(1.0, v.abs().max()):
-            bad.append(f"{h} / {c} / seed {s}: " + ', '.join(f'{x:.6g} in {a} ({r})' for a, r, x in zip(g.artifact, g.row, v)))
+        vals = [gg.value.to_numpy(float) for _, gg in g.groupby('artifact', sort=True)]  # within an artifact rows may be several quantities of one run
+        if any(not same(vals[0], x) for x in vals[1:]):
+            bad.append(f"{h} / {c} / seed {s}: " + ', '.join(f'{x:.6g} in {a} ({r})' for a, r, x in zip(g.artifact, g.row, g.value.astype(float))))
     if bad: raise ConsistencyError(f"{out_dir}: {len(bad)} evaluation(s) (config hash / column / seed) show two different values "
                                    f"(results from more than one run store?): " + '; '.join(bad[:8]) + (' ...' if len(bad) > 8 else ''))
     return sv
