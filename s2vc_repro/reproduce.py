@@ -201,16 +201,18 @@ def testbed_lines(profile: str, # a profile
     try: cfg = get_config(profile)
     except ConfigError: return ()
     if not cfg.data.dataset.startswith('synth-'): return ()
-    played = {}  # stand-in -> the papers' datasets it plays: the pre-training sets of the registered runs, the evaluation sets
+    from s2vc_repro.config import STAND_INS
+    from s2vc_repro.notebook import PAPER_DATASET
+    name = lambda d: PAPER_DATASET.get(d, d)
+    pre = {}  # stand-in -> the papers' pre-training sets it replaces, from the registered runs
     for n in PAPER_RUNS:
         try: here, there = run_config(n, profile).data.dataset, run_config(n, 'paper').data.dataset
         except ConfigError: continue
-        if here != there: played.setdefault(here, set()).add(there)
-    from s2vc_repro.config import STAND_INS
-    for real, s in STAND_INS.items(): played.setdefault(s, set()).add(real)
-    what = '; '.join(f"{s} for {', '.join(sorted(played[s]))}" for s in sorted(played))
+        if here != there: pre.setdefault(here, set()).add(name(there))
+    pre_s = '; '.join(f"{s} replaces {', '.join(sorted(pre[s]))}" for s in sorted(pre)) or 'none replaced'
+    ev_s = ', '.join(f'{s} replaces {name(r)}' for r, s in STAND_INS.items())
     return (f"**Synthetic testbed.** The numbers of the `{profile}` profile come from the synthetic testbed, not from the papers' "
-            f"datasets: {what} (pre-training and evaluation sets); {cfg.model.backbone} (width {cfg.model.width:g}) backbones on "
+            f"datasets. Pre-training: {pre_s}. Evaluation: {ev_s}. {cfg.model.backbone} (width {cfg.model.width:g}) backbones on "
             f"{cfg.data.frames}x{cfg.data.size}x{cfg.data.size} clips. They test the papers' claims on a small controlled problem; "
             "they are not the papers' numbers. Each table's column heads name the stand-in evaluated, and its CSV the run's own setting (`run_*`).", '')
 
