@@ -180,7 +180,8 @@ def check_consistency(out_dir: str|Path, # a results folder with `<ID>-seeds.csv
         if miss := [c for c in SEED_COLUMNS if c not in df.columns]: raise ValueError(f"{p} lacks column(s) {', '.join(miss)}; expected {', '.join(SEED_COLUMNS)}")
         frames.append(df)
     sv = pd.concat(frames, ignore_index=True)
-    same = lambda a, b: all(np.isclose(x, b, rtol=rtol, atol=rtol).any() for x in a) and all(np.isclose(y, a, rtol=rtol, atol=rtol).any() for y in b)
+    close = lambda x, b: np.isclose(x, b, rtol=rtol, atol=rtol, equal_nan=True).any()  # NaN (no value, e.g. a correlation of constants) matches NaN
+    same = lambda a, b: all(close(x, b) for x in a) and all(close(y, a) for y in b)
     bad = []
     for (h, c, s), g in sv.groupby(['config_hash', 'column', 'seed'], sort=True):
         vals = [gg.value.to_numpy(float) for _, gg in g.groupby('artifact', sort=True)]  # within an artifact rows may be several quantities of one run
