@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 from .config import Config, get_config, stand_in
 from .papers import artifact_runs, run_config, reported, PAPER_RUNS, EVALUATIONS, USES
-from .report import provenance
+from .report import provenance, RUN_COLUMNS
 
 # %% auto #0
-__all__ = ['PAPER_DATASET', 'SCRATCH_ENV', 'paper_columns', 'PaperSetup', 'aggregate', 'paper_setup', 'gain_bars']
+__all__ = ['PAPER_DATASET', 'SCRATCH_ENV', 'paper_columns', 'run_setting', 'PaperSetup', 'aggregate', 'aggregate_clips',
+           'attach_runs', 'paper_setup', 'gain_bars']
 
 # %% ../nbs/11b_notebook.ipynb #cbcc7829
 PAPER_DATASET = {'ucf101': 'UCF101', 'hmdb51': 'HMDB51', 'synth-ucf': 'UCF101', 'synth-hmdb': 'HMDB51', 'synth-dive': 'Diving48',
@@ -28,6 +29,13 @@ def paper_columns(metrics: dict, # {'<dataset>/<protocol>/<metric>': value in [0
         name = PAPER_DATASET.get(ds, ds)
         out[f'{name} {m}' if proto == 'retrieval' else f'{name} {proto}'] = 100 * val
     return out
+
+def run_setting(cfg: Config, # the config of the run behind a cell
+                eval_dataset: str = '', # the dataset the cell was evaluated on
+               ) -> dict:
+    "What a cell's run ran, as `s2vc_repro.report.RUN_COLUMNS`: backbone, pre-training set, evaluation set, input, epochs."
+    return dict(zip(RUN_COLUMNS, (f'{cfg.model.backbone} (width {cfg.model.width:g})', cfg.data.dataset, eval_dataset,
+                                  f'{cfg.data.frames}x{cfg.data.size}x{cfg.data.size}', str(cfg.train.epochs))))
 
 # %% ../nbs/11b_notebook.ipynb #ed7f301a
 @dataclass
@@ -88,13 +96,19 @@ class PaperSetup:
                  columns=paper_columns, # metrics dict -> {column: value}
                  **params, # the notebook's parameters the declarations name (e.g. rows=rows, finetune_seeds=finetune_seeds)
                 ) -> pd.DataFrame:
-        "Every declared evaluation of `artifact`: a long frame row, column, seed, value, config_hash, run."
+        "Every declared evaluation of `artifact`: a long frame row, column, seed, value, config_hash, run and the run's setting (`run_setting`)."
         out = []
         for q in self.requests(artifact, quiet=False, **params):
-            for col, val in columns(self.store.evaluate(q['cfg'], q['protocols'], **q['kwargs'])).items():
-                if q['label_fraction'] is not None: col = f"{col} ({100 * q['label_fraction']:g}% labels)"
-                out.append(dict(row=q['row'], column=col, seed=q['seed'], value=val, config_hash=q['cfg'].hash, run=q['run']))
-        return pd.DataFrame(out, columns=['row', 'column', 'seed', 'value', 'config_hash', 'run'])
+            metrics = self.store.evaluate(q['cfg'], q['protocols'], **q['kwargs'])
+            ds = {}  # column -> the dataset of the metrics it reads, where `columns` maps metrics one by one
+            for k, x in metrics.items():
+                try: ds.update({c: k.split('/')[0] for c in columns({k: x})})
+                except Exception: pass
+            for col, val in columns(metrics).items():
+                name = f"{col} ({100 * q['label_fraction']:g}% labels)" if q['label_fraction'] is not None else col
+                out.append(dict(row=q['row'], column=name, seed=q['seed'], value=val, config_hash=q['cfg'].hash, run=q['run'],
+                                **run_setting(q['cfg'], ds.get(col, ''))))
+        return pd.DataFrame(out, columns=['row', 'column', 'seed', 'value', 'config_hash', 'run', *RUN_COLUMNS])
 
     def used(self, artifact: str) -> dict:
         "`{label: run}` of the runs whose trained backbones `artifact` uses (`s2vc_repro.papers.USES`)."
@@ -110,6 +124,10 @@ class PaperSetup:
         if self.store.needed(job): self.store.ensure([job])
         return cfg, load_flow(job.dir/'flow.pt', cfg.flow)
 
+    def run_setting(self, cfg: Config, eval_dataset: str = '') -> dict:
+        "`run_setting` of `cfg`: the columns a notebook adds to a long frame it makes itself."
+        return run_setting(cfg, eval_dataset)
+
     def provenance(self, configs, seeds=None, **extra) -> dict:
         "`s2vc_repro.report.provenance` of `configs` at this profile, with the wall time so far and a setup line."
         cfgs = list(configs.values()) if isinstance(configs, dict) else list(configs)
@@ -122,18 +140,39 @@ class PaperSetup:
                           wall_time=time.time() - self.t0, **{'setup': setup, **extra})
 
 # %% ../nbs/11b_notebook.ipynb #638a0ab4
-def aggregate(raw: pd.DataFrame, # long frame: row, column, seed, value (+ config_hash)
+def aggregate(raw: pd.DataFrame, # long frame: row, column, seed, value (+ config_hash, `RUN_COLUMNS`)
               decimals: int = 1) -> pd.DataFrame:
-    "Mean, std, number and list of seeds per (row, column): the input of `write_table`."
+    "Mean, std, number and list of seeds per (row, column), with the config hashes and run settings behind each: the input of `write_table`."
     rows, cols = list(dict.fromkeys(raw.row)), list(dict.fromkeys(raw.column))
     g = raw.groupby(['row', 'column'], sort=False)
     out = g.value.agg(['mean', 'std', 'count']).reset_index()
     out['seeds'] = g.seed.apply(lambda s: ','.join(map(str, sorted(s)))).values
     out['config_hash'] = g.config_hash.apply(lambda h: ','.join(dict.fromkeys(h))).values if 'config_hash' in raw else None
+    for c in RUN_COLUMNS:  # the run's setting, each distinct value once
+        if c in raw: out[c] = g[c].apply(lambda s: ','.join(dict.fromkeys(str(x) for x in s if pd.notna(x) and str(x)))).values
     out = out.rename(columns={'mean': 'value', 'count': 'n_seeds'})
     out['value'], out['std'] = out['value'].round(decimals), out['std'].round(decimals)  # std is NaN for one seed
     out = out.sort_values(['row', 'column'], key=lambda c: c.map((rows if c.name == 'row' else cols).index))
     return out.reset_index(drop=True)
+
+def aggregate_clips(raw: pd.DataFrame, # long frame: row, column, clip, value (+ config_hash): one value per clip (or sampling of clips)
+                    train_seeds=(0,), # the training seeds of the run(s) behind every value
+                    decimals: int = 1) -> pd.DataFrame:
+    "Mean and spread over clips per (row, column) as `clip_std`, `n_clips`, `clips`; `std`, `n_seeds`, `seeds` count training seeds only (one run: no `std`)."
+    if 'clip' not in raw.columns: raise ValueError(f"raw lacks a 'clip' column (one value per clip); its columns: {list(raw.columns)}")
+    out = aggregate(raw.rename(columns={'clip': 'seed'}), decimals).rename(columns={'std': 'clip_std', 'n_seeds': 'n_clips', 'seeds': 'clips'})
+    out['std'], out['n_seeds'], out['seeds'] = float('nan'), len(train_seeds), ','.join(map(str, train_seeds))
+    return out
+
+def attach_runs(derived: pd.DataFrame, # long frame: row, seed, ... of numbers computed from `raw`
+                raw: pd.DataFrame, # `PaperSetup.evaluate` output the numbers were computed from
+               ) -> pd.DataFrame:
+    "`derived` with the config_hash, run and run setting that `raw` gives its (row, seed): the per-seed values of numbers a notebook computes."
+    keys = ['row', 'seed']
+    runs = raw[[c for c in ('row', 'seed', 'config_hash', 'run', *RUN_COLUMNS) if c in raw.columns]].drop_duplicates(keys)
+    if (miss := set(zip(derived.row, derived.seed)) - set(zip(runs.row, runs.seed))):
+        raise ValueError(f"no run in `raw` for (row, seed) {sorted(miss)[:4]}; its rows: {sorted(set(runs.row))}")
+    return derived.drop(columns=[c for c in runs.columns if c not in keys and c in derived.columns]).merge(runs, on=keys, how='left')
 
 SCRATCH_ENV = 'S2VC_SCRATCH'  # a folder whose runs/ and data/ notebooks without runs_dir / data_root share (e.g. a test session's)
 

@@ -14,12 +14,15 @@ from .config import PROFILES, STAND_INS, get_config
 from .papers import (ARTIFACTS as _INVENTORY, CLAIMS, RELATIONS, Among, Expr, among_items, check_artifact, claim_testability,
                                claim_twins, reported, reported_artifacts, v)
 from .records import atomic_write, git_commit, device_name, package_versions
+import re
 
 # %% auto #0
-__all__ = ['ARTIFACTS', 'CSV_COLUMNS', 'ALPHA', 'VERDICTS', 'DUPLICATE', 'TEST_RULE', 'SE_RULE', 'SEED_COLUMNS', 'provenance',
-           'format_seeds', 'join_reported', 'table_markdown', 'load_results', 'verdict', 'difference_test',
-           'paired_test', 'load_seed_values', 'check_claims', 'verdict_counts', 'claims_markdown', 'testbed_note',
-           'write_table', 'set_style', 'save_figure', 'figure_markdown', 'write_claims']
+__all__ = ['ARTIFACTS', 'PAPER_SETTING', 'RUN_COLUMNS', 'CSV_COLUMNS', 'SEED_COLUMNS', 'ALPHA', 'VERDICTS', 'DUPLICATE',
+           'TEST_RULE', 'SE_RULE', 'SEED_READ_COLUMNS', 'provenance', 'format_seeds', 'join_reported', 'seeds_path',
+           'seed_values', 'write_seed_values', 'ConsistencyError', 'check_consistency', 'column_heads', 'same_runs',
+           'testbed_lines', 'table_markdown', 'load_results', 'verdict', 'difference_test', 'paired_test',
+           'load_seed_values', 'check_claims', 'verdict_counts', 'claims_markdown', 'testbed_note', 'write_table',
+           'set_style', 'save_figure', 'figure_markdown', 'write_claims']
 
 # %% ../nbs/11_report.ipynb #d1c30a70
 ARTIFACTS = tuple(_INVENTORY)  # every inventory ID, in its order (the inventory lives in `s2vc_repro.papers`)
@@ -59,18 +62,20 @@ def format_seeds(seeds) -> str:
     return ','.join(str(int(s)) for s in seeds)
 
 # %% ../nbs/11_report.ipynb #67da58fd
+PAPER_SETTING = {'backbone': 'paper_backbone', 'pretrain_dataset': 'paper_pretrain_dataset', 'input': 'paper_input'}  # reported column -> ID.csv column
+RUN_COLUMNS = ('run_backbone', 'run_pretrain_dataset', 'run_eval_dataset', 'run_input', 'run_epochs')  # what a re-run cell ran (`notebook.run_setting`)
 CSV_COLUMNS = ('artifact', 'row', 'column', 'kind', 'reported', 'reproduced', 'std', 'n_seeds', 'seeds', 'profile',
-               'backbone', 'pretrain_dataset', 'input', 'config_hash', 'git_commit', 'source', 'note')  # columns of ID.csv
+               *PAPER_SETTING.values(), *RUN_COLUMNS, 'config_hash', 'git_commit', 'source', 'note')  # columns of ID.csv
 
 def _check_reproduced(df, artifact_id):
     if not isinstance(df, pd.DataFrame): raise TypeError(f"reproduced numbers of {artifact_id} must be a DataFrame, got {type(df).__name__}")
     miss = [c for c in ('row', 'column', 'value') if c not in df.columns]
-    if miss: raise ValueError(f"reproduced numbers of {artifact_id} lack column(s) {', '.join(miss)}; required: row, column, value (optional: std, n_seeds, seeds, config_hash)")
+    if miss: raise ValueError(f"reproduced numbers of {artifact_id} lack column(s) {', '.join(miss)}; required: row, column, value (optional: std, n_seeds, seeds, config_hash, {', '.join(RUN_COLUMNS)})")
     dup = df[df.duplicated(['row', 'column'], keep=False)]
     if len(dup): raise ValueError(f"reproduced numbers of {artifact_id} repeat (row, column) keys: {sorted(set(zip(dup.row, dup.column)))[:5]}")
 
 def join_reported(artifact_id: str, # an INVENTORY ID
-                  reproduced: pd.DataFrame|None, # columns row, column, value (+ std, n_seeds, seeds, config_hash)
+                  reproduced: pd.DataFrame|None, # columns row, column, value (+ std, n_seeds, seeds, config_hash, `RUN_COLUMNS`)
                   profile: str='', # profile that produced the numbers
                   seeds=None, # seeds behind the numbers (int count or list), used where the frame has no `seeds`
                   strict: bool=False, # raise (instead of warn) on (row, column) keys the paper's table does not have
@@ -78,11 +83,11 @@ def join_reported(artifact_id: str, # an INVENTORY ID
     "Reported and reproduced numbers of `artifact_id` side by side, one line per table row x column (see `CSV_COLUMNS`)."
     check_artifact(artifact_id)
     rep = reported(artifact_id) if artifact_id in reported_artifacts() else pd.DataFrame(columns=['artifact', 'row', 'column', 'value', 'kind'])
-    rep = rep.rename(columns={'value': 'reported'})
+    rep = rep.rename(columns={'value': 'reported', **PAPER_SETTING})
     got = pd.DataFrame(columns=['row', 'column', 'value']) if reproduced is None else reproduced.copy()
     _check_reproduced(got, artifact_id)
     got = got.rename(columns={'value': 'reproduced'})
-    got = got[[c for c in ('row', 'column', 'reproduced', 'std', 'n_seeds', 'seeds', 'config_hash') if c in got.columns]]
+    got = got[[c for c in ('row', 'column', 'reproduced', 'std', 'n_seeds', 'seeds', 'config_hash', *RUN_COLUMNS) if c in got.columns]]
     got['row'], got['column'] = got['row'].astype(str), got['column'].astype(str)
     if len(rep):
         known = set(zip(rep.row, rep.column))
@@ -100,9 +105,10 @@ def join_reported(artifact_id: str, # an INVENTORY ID
     out = out.sort_values('_o').drop(columns=['_o'])
     out['artifact'] = artifact_id
     out['kind'] = out['kind'].where(out['_merge'] != 'right_only', 'extra')
-    for c in ('std', 'n_seeds', 'seeds', 'config_hash', 'backbone', 'pretrain_dataset', 'input', 'source', 'note', 'reproduced'):
+    text = ('seeds', 'config_hash', *PAPER_SETTING.values(), *RUN_COLUMNS, 'source', 'note')
+    for c in ('std', 'n_seeds', 'reproduced', *text):
         if c not in out.columns: out[c] = np.nan
-    for c in ('seeds', 'config_hash', 'backbone', 'pretrain_dataset', 'input', 'source', 'note'): out[c] = out[c].astype(object)
+    for c in text: out[c] = out[c].astype(object)
     default_seeds = format_seeds(seeds)
     has = out['reproduced'].notna()
     def _seeds(s, h):
@@ -117,6 +123,77 @@ def join_reported(artifact_id: str, # an INVENTORY ID
     out['git_commit'] = ''
     for c in ('reported', 'reproduced', 'std', 'n_seeds'): out[c] = pd.to_numeric(out[c], errors='coerce')
     return out[list(CSV_COLUMNS)].reset_index(drop=True)
+
+# %% ../nbs/11_report.ipynb #5eed0a02
+SEED_COLUMNS = ('artifact', 'row', 'column', 'seed', 'value', 'config_hash', 'run')  # columns of <ID>-seeds.csv
+
+def seeds_path(out_dir: str|Path, # a results folder
+               artifact_id: str, # an INVENTORY ID
+              ) -> Path:
+    "Where the per-seed values of `artifact_id` go: `<out_dir>/<ID>-seeds.csv`."
+    return Path(out_dir)/f'{artifact_id}-seeds.csv'
+
+def seed_values(artifact_id: str, # an INVENTORY ID
+                raw: pd.DataFrame, # long frame: row, column, seed, value, config_hash (+ run)
+               ) -> pd.DataFrame:
+    "The per-seed values of `artifact_id` as `SEED_COLUMNS`, one line per (row, column, seed)."
+    check_artifact(artifact_id)
+    if not isinstance(raw, pd.DataFrame): raise TypeError(f"seed values of {artifact_id} must be a DataFrame, got {type(raw).__name__}")
+    miss = [c for c in ('row', 'column', 'seed', 'value', 'config_hash') if c not in raw.columns]
+    if miss: raise ValueError(f"seed values of {artifact_id} lack column(s) {', '.join(miss)}; required: row, column, seed, value, config_hash (optional: run)")
+    df = raw.assign(artifact=artifact_id, **({} if 'run' in raw.columns else {'run': ''}))[list(SEED_COLUMNS)].reset_index(drop=True)
+    if (dup := df[df.duplicated(['row', 'column', 'seed'], keep=False)]).shape[0]:
+        raise ValueError(f"seed values of {artifact_id} repeat (row, column, seed) keys: {sorted(set(zip(dup.row, dup.column, dup.seed)))[:4]}")
+    if df.config_hash.isna().any() or (df.config_hash.astype(str) == '').any():
+        raise ValueError(f"seed values of {artifact_id} have lines without a config_hash: {df[df.config_hash.isna()].head(3).to_dict('records')}")
+    return df
+
+def _check_seed_means(artifact_id, cells, sv, tol=0.051):
+    "Raise unless the mean over seeds of each (row, column) of `sv` is the value `cells` gives it (up to the rounding of the cells)."
+    col = 'reproduced' if 'reproduced' in cells.columns else 'value'
+    if not {'row', 'column', col} <= set(cells.columns): return
+    m = sv.groupby(['row', 'column'], sort=False).value.mean().rename('mean').reset_index()
+    both = m.merge(cells[['row', 'column', col]].astype({'row': str, 'column': str}), on=['row', 'column'])
+    bad = both[(both['mean'] - pd.to_numeric(both[col], errors='coerce')).abs() > tol]
+    if len(bad): raise ValueError(f"seed values of {artifact_id} do not average to its cells (other units or other cells?): "
+                                  + '; '.join(f"{r.row} @ {r.column}: mean {r.mean:.4g} vs {getattr(r, col):.4g}" for r in bad.head(4).itertuples()))
+
+def write_seed_values(artifact_id: str, # an INVENTORY ID
+                      raw: pd.DataFrame, # long frame: row, column, seed, value, config_hash (+ run)
+                      out_dir: str|Path, # results folder
+                      cells: pd.DataFrame|None=None, # the aggregated cells written beside it: their values must be the means
+                     ) -> Path:
+    "Write `<out_dir>/<ID>-seeds.csv` (`SEED_COLUMNS`) atomically; return its path."
+    sv = seed_values(artifact_id, raw)
+    if cells is not None: _check_seed_means(artifact_id, cells, sv)
+    return atomic_write(seeds_path(out_dir, artifact_id), sv.to_csv(index=False))
+
+# %% ../nbs/11_report.ipynb #5eed0a05
+class ConsistencyError(ValueError):
+    "One evaluation (config hash, column, seed) shows two different values within a results folder."
+
+def check_consistency(out_dir: str|Path, # a results folder with `<ID>-seeds.csv` files
+                      rtol: float=1e-6, # relative difference still counted as the same number
+                     ) -> pd.DataFrame:
+    "Every per-seed value of `out_dir`; raises `ConsistencyError` listing each (config_hash, column, seed) that two artifacts give different values."
+    files = sorted(Path(out_dir).glob('*-seeds.csv'))
+    if not files: return pd.DataFrame(columns=list(SEED_COLUMNS))
+    frames = []
+    for p in files:
+        df = pd.read_csv(p, dtype={'row': str, 'column': str, 'config_hash': str, 'run': str}, keep_default_na=False, na_values=[''])
+        if miss := [c for c in SEED_COLUMNS if c not in df.columns]: raise ValueError(f"{p} lacks column(s) {', '.join(miss)}; expected {', '.join(SEED_COLUMNS)}")
+        frames.append(df)
+    sv = pd.concat(frames, ignore_index=True)
+    close = lambda x, b: np.isclose(x, b, rtol=rtol, atol=rtol, equal_nan=True).any()  # NaN (no value, e.g. a correlation of constants) matches NaN
+    same = lambda a, b: all(close(x, b) for x in a) and all(close(y, a) for y in b)
+    bad = []
+    for (h, c, s), g in sv.groupby(['config_hash', 'column', 'seed'], sort=True):
+        vals = [gg.value.to_numpy(float) for _, gg in g.groupby('artifact', sort=True)]  # within an artifact rows may be several quantities of one run
+        if any(not same(vals[0], x) for x in vals[1:]):
+            bad.append(f"{h} / {c} / seed {s}: " + ', '.join(f'{x:.6g} in {a} ({r})' for a, r, x in zip(g.artifact, g.row, g.value.astype(float))))
+    if bad: raise ConsistencyError(f"{out_dir}: {len(bad)} evaluation(s) (config hash / column / seed) show two different values "
+                                   f"(results from more than one run store?): " + '; '.join(bad[:8]) + (' ...' if len(bad) > 8 else ''))
+    return sv
 
 # %% ../nbs/11_report.ipynb #8b749ea0
 def _fmt(x, decimals=None):
@@ -141,6 +218,48 @@ def _prov_lines(prov):
         out.append(f'- {k}: {val if val not in (None, "") else "—"}')
     return out
 
+def _values(s) -> list:
+    "The distinct non-empty values of a column whose cells may list several (comma-joined), in order."
+    return list(dict.fromkeys(x.strip() for v in s.dropna() for x in str(v).split(',') if x.strip()))
+
+def column_heads(joined: pd.DataFrame, # output of `join_reported`
+                ) -> dict:
+    "Column -> its head in the markdown: the paper's dataset name followed by the stand-in evaluated in its place ('UCF101 → synth-ucf finetune')."
+    out = {}
+    for c in dict.fromkeys(joined.column):
+        ds = [d for d in _values(joined.loc[joined.column == c, 'run_eval_dataset']) if d.startswith('synth-')]
+        real = {s: r for r, s in STAND_INS.items()}
+        if len(ds) == 1 and ds[0] in real and (m := re.search(re.escape(real[ds[0]]), c, flags=re.I)):
+            out[c] = f'{c[:m.end()]} → {ds[0]}{c[m.end():]}'
+        else: out[c] = f'{c} ({", ".join(ds)})' if ds else c
+    return out
+
+def same_runs(joined: pd.DataFrame, # output of `join_reported`
+             ) -> dict:
+    "Row -> the earlier row of the table whose cells come from the very same runs (config hashes), for the rows that have one."
+    first, out = {}, {}
+    for row in dict.fromkeys(joined.row):
+        sig = frozenset(_values(joined.loc[(joined.row == row) & joined.reproduced.notna(), 'config_hash']))
+        if not sig: continue
+        if sig in first: out[row] = first[sig]
+        else: first[sig] = row
+    return out
+
+def testbed_lines(joined: pd.DataFrame, # output of `join_reported`
+                 ) -> list:
+    "A line saying that the numbers come from the synthetic testbed and which stand-in played which dataset (none for real data)."
+    got = joined[joined.reproduced.notna()]
+    pre, ev = _values(got['run_pretrain_dataset']), _values(got['run_eval_dataset'])
+    if not any(d.startswith('synth-') for d in pre + ev): return []
+    played = {}
+    for p, r in zip(got['paper_pretrain_dataset'], got['run_pretrain_dataset']):
+        for d in _values(pd.Series([r])): played.setdefault(d, set()).update(_values(pd.Series([p])))
+    pre_s = ', '.join(f"{d} (for {', '.join(sorted(played.get(d, ()))) or 'the pre-training set'})" for d in pre)
+    setting = ', '.join(f"{c.removeprefix('run_').replace('_', ' ')} {', '.join(_values(got[c]))}" for c in ('run_backbone', 'run_input', 'run_epochs') if _values(got[c]))
+    return [f"**Synthetic testbed**: the reproduced numbers come from runs on synthetic stand-ins, not on the paper's datasets: "
+            f"pre-trained on {pre_s or '—'}; evaluated on {', '.join(ev) or '—'} (the column heads say which plays which)"
+            + (f"; {setting}" if setting else '') + '. `ID.csv` keeps the paper\'s setting (`paper_*`) beside the run\'s (`run_*`).', '']
+
 def table_markdown(joined: pd.DataFrame, # output of `join_reported`
                    provenance: dict|None=None, # output of `provenance`
                    title: str|None=None, # heading; default: the artifact ID
@@ -153,15 +272,18 @@ def table_markdown(joined: pd.DataFrame, # output of `join_reported`
     for r in joined.itertuples(): kind.setdefault(r.row, set()).add(r.kind)
     has_paper = any(k != {'extra'} for k in kind.values())  # artifacts beyond the papers have no 'extra' rows
     prov = provenance or {}
+    heads, same = column_heads(joined), same_runs(joined)
     head = [f'# {title or aid}', '',
             f"profile: {prov.get('profile') or '—'} · seeds: {prov.get('seeds') or '—'} · commit: {str(prov.get('git_commit') or '—')[:12]}"
-            f" · written: {prov.get('written_utc') or '—'}", '',
+            f" · written: {prov.get('written_utc') or '—'}", ''] + testbed_lines(joined) + [
             'Cells: reported / reproduced (± std over seeds). `(cited)`: a number the paper cites from other work, not re-run. '
-            '`(extra)`: a row the paper does not have. `—`: not reported, or not run in this profile.', '']
+            '`(extra)`: a row the paper does not have. `(same run as …)`: a row whose cells come from the same runs as an earlier row '
+            'at this profile. `—`: not reported, or not run in this profile.', '']
     esc = lambda s: str(s).replace('|', '\\|')
-    lines = ['| ' + ' | '.join(['Method'] + [esc(c) for c in cols]) + ' |', '|' + '---|' * (len(cols) + 1)]
+    lines = ['| ' + ' | '.join(['Method'] + [esc(heads[c]) for c in cols]) + ' |', '|' + '---|' * (len(cols) + 1)]
     for row in rows:
         tag = ' (cited)' if kind[row] == {'cited'} else ' (extra)' if kind[row] == {'extra'} and has_paper else ''
+        if row in same: tag += f' (same run as {same[row]})'
         lines.append('| ' + ' | '.join([esc(row) + tag] + [esc(_cell(cells.get((row, c)))) for c in cols]) + ' |')
     notes = [(r.row, r.column, r.note) for r in joined.itertuples() if isinstance(r.note, str) and r.note]
     foot = ['', '## Notes on the reported numbers', ''] + list(dict.fromkeys(f'- {a}: {n}' for a, c, n in notes)) if notes else []
@@ -245,7 +367,7 @@ def paired_test(d, # per-seed differences, left minus right side
     return p(0.0, 'greater'), p(0.0, 'less')
 
 # %% ../nbs/11_report.ipynb #559addef
-SEED_COLUMNS = ('artifact', 'row', 'column', 'seed', 'value')  # the columns of per-seed values `load_seed_values` returns
+SEED_READ_COLUMNS = ('artifact', 'row', 'column', 'seed', 'value')  # the columns of per-seed values `load_seed_values` returns
 
 def _seed_key(s) -> str:
     "A seed as a string ('1' for 1, 1.0 or '1')."
@@ -254,17 +376,17 @@ def _seed_key(s) -> str:
 
 def load_seed_values(out_dir: str|Path, # a results folder
                     ) -> pd.DataFrame:
-    "Every `<ID>-seeds.csv` of `out_dir` in one frame (columns `SEED_COLUMNS`; empty when there are none)."
+    "Every `<ID>-seeds.csv` of `out_dir` in one frame (columns `SEED_READ_COLUMNS`; empty when there are none)."
     frames = []
     for p in sorted(Path(out_dir).glob('*-seeds.csv')):
         aid = p.name[:-len('-seeds.csv')]
         if aid not in ARTIFACTS: continue
         df = pd.read_csv(p, dtype={'row': str, 'column': str, 'artifact': str}, keep_default_na=False, na_values=[''])
         if 'artifact' not in df.columns: df.insert(0, 'artifact', aid)
-        if miss := [c for c in SEED_COLUMNS if c not in df.columns]:
-            raise ValueError(f"{p}: lacks column(s) {', '.join(miss)}; per-seed values need {', '.join(SEED_COLUMNS)} (+ config_hash, run)")
-        frames.append(df[list(SEED_COLUMNS)])
-    if not frames: return pd.DataFrame(columns=list(SEED_COLUMNS))
+        if miss := [c for c in SEED_READ_COLUMNS if c not in df.columns]:
+            raise ValueError(f"{p}: lacks column(s) {', '.join(miss)}; per-seed values need {', '.join(SEED_READ_COLUMNS)} (+ config_hash, run)")
+        frames.append(df[list(SEED_READ_COLUMNS)])
+    if not frames: return pd.DataFrame(columns=list(SEED_READ_COLUMNS))
     out = pd.concat(frames, ignore_index=True)
     out['value'], out['seed'] = pd.to_numeric(out['value'], errors='coerce'), out['seed'].map(_seed_key)
     dup = out[out.duplicated(['artifact', 'row', 'column', 'seed'], keep=False)]
@@ -381,8 +503,8 @@ def check_claims(results: pd.DataFrame, # columns artifact, row, column, and `va
     col = values or ('reproduced' if 'reproduced' in results.columns else 'value')
     miss = [c for c in ('artifact', 'row', 'column', col) if c not in results.columns]
     if miss: raise ValueError(f"results lack column(s) {', '.join(miss)}; need artifact, row, column and {col!r}")
-    if seed_values is not None and (miss := [c for c in SEED_COLUMNS if c not in seed_values.columns]):
-        raise ValueError(f"seed_values lack column(s) {', '.join(miss)}; need {', '.join(SEED_COLUMNS)} (see `load_seed_values`)")
+    if seed_values is not None and (miss := [c for c in SEED_READ_COLUMNS if c not in seed_values.columns]):
+        raise ValueError(f"seed_values lack column(s) {', '.join(miss)}; need {', '.join(SEED_READ_COLUMNS)} (see `load_seed_values`)")
     profile = profile or _profile_of(results) or ('paper' if cited else None)
     if cited is None: cited = profile == 'paper'
     table = _lookup(results, col, exact, seed_values)
@@ -496,8 +618,9 @@ def write_table(artifact_id: str, # an INVENTORY ID, e.g. 's2vc-tab1'
                 seeds=None, # seeds behind the numbers (int count or list)
                 provenance: dict|None=None, # output of `provenance()`; its profile/seeds are filled from the arguments
                 strict: bool=False, # raise on (row, column) keys the paper's table does not have
+                seed_values: pd.DataFrame|None=None, # the per-seed long frame the cells average (row, column, seed, value, config_hash, run): `<ID>-seeds.csv`
                ) -> dict:
-    "Write `<out_dir>/<ID>.csv` and `<out_dir>/<ID>.md` (reported next to reproduced, then the claims) atomically; return their paths."
+    "Write `<out_dir>/<ID>.csv`, `<ID>.md` (reported next to reproduced, then the claims) and, given `seed_values`, `<ID>-seeds.csv` atomically; return their paths."
     j = join_reported(artifact_id, reproduced, profile=profile, seeds=seeds, strict=strict)
     prov = dict(provenance or {})
     prov['profile'] = profile
@@ -507,10 +630,11 @@ def write_table(artifact_id: str, # an INVENTORY ID, e.g. 's2vc-tab1'
     if len(hashes) == 1:  # one config behind the whole table: record it on each reproduced line
         j['config_hash'] = j['config_hash'].where(j['config_hash'].notna() | j['reproduced'].isna(), next(iter(hashes.values())))
     out = Path(out_dir)
+    seeds_p = None if seed_values is None else write_seed_values(artifact_id, seed_values, out, cells=j)
     csv_p = atomic_write(out/f'{artifact_id}.csv', j.to_csv(index=False))
     md = table_markdown(j, prov) + '\n'.join(_artifact_claims_section(out, artifact_id))
     md_p = atomic_write(out/f'{artifact_id}.md', md.rstrip('\n') + '\n')
-    return dict(csv=csv_p, md=md_p)
+    return dict(csv=csv_p, md=md_p, **({'seeds': seeds_p} if seeds_p else {}))
 
 # %% ../nbs/11_report.ipynb #fabd3f61
 _STYLE_SET = False
@@ -529,8 +653,9 @@ def save_figure(fig, # a matplotlib Figure
                 out_dir: str|Path, # results folder
                 numbers: pd.DataFrame|None=None, # the numbers drawn (written to ID.csv)
                 provenance: dict|None=None, # output of `provenance()`, stored in the PNG metadata
+                seed_values: pd.DataFrame|None=None, # the per-seed long frame `numbers` average (row, column, seed, value, config_hash, run): `<ID>-seeds.csv`
                ) -> dict:
-    "Write `<out_dir>/<ID>.png`, `<ID>.md` (the picture, its provenance and claims) and `<ID>.csv` with `numbers`, atomically; return the paths."
+    "Write `<out_dir>/<ID>.png`, `<ID>.md` (the picture, its provenance and claims), `<ID>.csv` with `numbers` and `<ID>-seeds.csv` with `seed_values`, atomically; return the paths."
     check_artifact(artifact_id)
     if numbers is not None and not isinstance(numbers, pd.DataFrame):
         raise TypeError(f"numbers of {artifact_id} must be a DataFrame or None, got {type(numbers).__name__}")
@@ -544,6 +669,7 @@ def save_figure(fig, # a matplotlib Figure
         nums = numbers.copy()
         if 'artifact' not in nums.columns: nums.insert(0, 'artifact', artifact_id)
         paths['csv'] = atomic_write(out/f'{artifact_id}.csv', nums.to_csv(index=False))
+    if seed_values is not None: paths['seeds'] = write_seed_values(artifact_id, seed_values, out, cells=numbers)
     if _INVENTORY[artifact_id].kind == 'figure':
         md = figure_markdown(artifact_id, provenance) + '\n'.join(_artifact_claims_section(out, artifact_id))
         paths['md'] = atomic_write(out/f'{artifact_id}.md', md.rstrip('\n') + '\n')

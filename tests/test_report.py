@@ -367,7 +367,46 @@ def test_seed_values_from_folder(tmp_path):
     assert r.stat_test == 'Welch, df=2.2'
     pd.DataFrame(dict(artifact='s2vc-tab3', row=['Ours [S3D]'] * 3 + ['MoCo [S3D]'] * 3, column='HMDB51 R@10', seed=[0, 1, 2] * 2,
                       value=[93.1, 94.0, 95.8, 91.0, 92.1, 93.8], config_hash='h', run='r')).to_csv(tmp_path/'s2vc-tab3-seeds.csv', index=False)
-    assert set(report.load_seed_values(tmp_path).columns) == set(report.SEED_COLUMNS)
+    assert set(report.load_seed_values(tmp_path).columns) == set(report.SEED_READ_COLUMNS)
     r = pd.read_csv(report.write_claims(tmp_path)['csv']).set_index('claim').loc['s2vc-tab3-moco-r10']
     assert r.stat_test == 'paired t, n=3' and r.verdict == 'holds'
     assert set(load_results(tmp_path).artifact) == {'s2vc-tab3'}  # the per-seed file is not read as a table
+
+# ---------------------------------------------------------------- per-seed values and one number per evaluation
+def _seeds(row='MoCo', values=(20.0, 21.0, 22.0), hashes=('m0', 'm1', 'm2'), column='UCF101 R@1'):
+    return pd.DataFrame(dict(row=row, column=column, seed=[0, 1, 2], value=list(values), config_hash=list(hashes), run='s2vc/moco-s3d-ucf101'))
+
+def test_write_table_writes_seed_values(tmp_path):
+    cells = pd.DataFrame(dict(row=['MoCo'], column=['UCF101 R@1'], value=[21.0], std=[1.0], n_seeds=[3], config_hash=['m0,m1,m2']))
+    paths = write_table('s2vc-tab4', cells, tmp_path, 'mini', seeds=3, seed_values=_seeds())
+    sv = pd.read_csv(paths['seeds'])
+    assert paths['seeds'].name == 's2vc-tab4-seeds.csv'
+    assert list(sv.columns) == list(report.SEED_COLUMNS) and sv.value.tolist() == [20.0, 21.0, 22.0] and set(sv.artifact) == {'s2vc-tab4'}
+    with pytest.raises(ValueError, match='do not average'):  # per-seed values in other units than the cells
+        write_table('s2vc-tab4', cells, tmp_path, 'mini', seed_values=_seeds(values=(0.20, 0.21, 0.22)))
+
+def test_check_consistency(tmp_path):
+    "A folder where every evaluation shows one number passes; one where an evaluation shows two fails, naming it."
+    report.write_seed_values('s2vc-tab4', _seeds(), tmp_path)
+    report.write_seed_values('s2vc-tab2', _seeds(row='MoCo [S3D]'), tmp_path)  # the same runs, read by another table
+    report.write_seed_values('dsm-tab1', _seeds(values=(70.0, 71.0, 72.0), column='UCF101 finetune'), tmp_path)  # another evaluation of them
+    assert len(report.check_consistency(tmp_path)) == 9
+    report.write_seed_values('dsm-tab4', _seeds(values=(70.0, 71.5, 72.0), column='UCF101 finetune'), tmp_path)  # as from another run store
+    with pytest.raises(report.ConsistencyError, match=r'1 evaluation\(s\).*m1 / UCF101 finetune / seed 1: 71 in dsm-tab1 \(MoCo\), 71.5 in dsm-tab4'):
+        report.check_consistency(tmp_path)
+    (tmp_path/'empty').mkdir()
+    assert len(report.check_consistency(tmp_path/'empty')) == 0
+
+def test_table_says_what_ran(tmp_path):
+    "At a synthetic profile the heads name the stand-in, the CSV keeps the paper's and the run's setting, repeated runs are named."
+    cells = pd.DataFrame(dict(row=['MoCo [S3D]', 'Ours [S3D]', 'Ours [R3D]'], column='UCF101 R@1', value=[20.0, 25.0, 25.0],
+                              config_hash=['m0,m1,m2', 's0,s1,s2', 's0,s1,s2'], run_backbone='cnn4s (width 0.5)',
+                              run_pretrain_dataset='synth-ucf', run_eval_dataset='synth-ucf', run_input='8x32x32', run_epochs='18'))
+    paths = write_table('s2vc-tab2', cells, tmp_path, 'mini', seeds=3)
+    md, df = paths['md'].read_text(), pd.read_csv(paths['csv'])
+    assert '| Method | UCF101 → synth-ucf R@1 | UCF101 R@5 |' in md  # R@5 was not run here
+    assert '| Ours [R3D] (same run as Ours [S3D]) |' in md and '**Synthetic testbed**' in md
+    ours = df[(df.row == 'Ours [R3D]') & (df.column == 'UCF101 R@1')].iloc[0]
+    assert (ours.paper_backbone, ours.paper_pretrain_dataset, ours.run_backbone, ours.run_pretrain_dataset, ours.run_input) == \
+           ('R3D-18', 'UCF101', 'cnn4s (width 0.5)', 'synth-ucf', '8x32x32')
+    assert 'backbone' not in df.columns and 'input' not in df.columns

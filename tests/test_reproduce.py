@@ -203,3 +203,23 @@ def test_results_of_an_earlier_profile_configuration_are_marked(paper_nbs, tmp_p
     assert '*earlier profile*' not in _row(index, 'dclr-tab5')  # it ran under this configuration (and failed)
     assert reproduce('smoke', only=['s2vc-tab2'], results=out, **kw)['ok']  # re-run: no longer marked
     assert '*earlier profile*' not in (out/'smoke'/'index.md').read_text()
+
+SEEDS_CSV = ("from pathlib import Path\nPath(out_dir, '{id}.md').write_text('| a |')\n"
+             "Path(out_dir, '{id}-seeds.csv').write_text('artifact,row,column,seed,value,config_hash,run\\n{id},MoCo,UCF101 finetune,0,{v},h0,moco\\n')")
+
+def test_one_store_one_number(tmp_path):
+    "An evaluation that shows two values across the tables of a results folder fails the reproduction, named in the index and manifest."
+    nbs = tmp_path/'nbs'
+    make_notebook(nbs/'dsm'/'dsm-tab1.ipynb', [SEEDS_CSV.format(id='dsm-tab1', v=71.5)], PARAMS)
+    make_notebook(nbs/'dsm'/'dsm-tab4.ipynb', [SEEDS_CSV.format(id='dsm-tab4', v=71.5)], PARAMS)
+    kw = dict(results=tmp_path/'results', notebooks=nbs, runs=tmp_path/'runs', log=lambda s: None, prerun=False, tutorials=False, site=False)
+    res = reproduce('smoke', **kw)
+    man = json.loads((tmp_path/'results'/'smoke'/'manifest.json').read_text())
+    assert res['ok'] and man['consistency'] == {'ok': True, 'seed_values': 2}
+    assert man['command'] and man['wall_s'] > 0 and 'dsm-tab1-seeds.csv' in man['artifacts']['dsm-tab1']['files']
+    make_notebook(nbs/'dsm'/'dsm-tab4.ipynb', [SEEDS_CSV.format(id='dsm-tab4', v=71.8)], PARAMS)  # the same evaluation, another number
+    res = reproduce('smoke', only=['dsm-tab4'], **kw)
+    man = json.loads((tmp_path/'results'/'smoke'/'manifest.json').read_text())
+    assert not res['ok'] and not res['failed'] and not man['consistency']['ok']
+    assert 'h0 / UCF101 finetune / seed 0: 71.5 in dsm-tab1 (MoCo), 71.8 in dsm-tab4 (MoCo)' in man['consistency']['error']
+    assert '**Inconsistent results**' in (tmp_path/'results'/'smoke'/'index.md').read_text()
