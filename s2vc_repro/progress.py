@@ -4,7 +4,7 @@
 
 # %% ../nbs/12a_progress.ipynb #4609cb38
 from __future__ import annotations
-import json, re, sys, tempfile, threading, time
+import importlib.util, json, re, sys, tempfile, threading, time
 from pathlib import Path
 import yaml
 from .config import get_config
@@ -190,7 +190,7 @@ def _estimate(job, measured: dict) -> float | None:
     if job.kind == 'flow': return mean(measured.get(('flow', 'flow'), []))
     return mean(measured.get(('pretrain', job.cfg.method.name)) or [t for (k, _), ts in measured.items() if k == 'pretrain' for t in ts])
 
-COSTS = Path(__file__).resolve().parent/'paper_facts'/'costs.csv'  # the cost table committed with the package
+COSTS = Path(importlib.util.find_spec('s2vc_repro').origin).parent/'paper_facts'/'costs.csv'  # the cost table committed with the package
 
 def cost_table(profile: str, # the profile
                path=None, # the table (None: `COSTS`)
@@ -237,7 +237,8 @@ def plan(profile: str, # the profile
         complete = not store.needed(j)
         est = None if complete else _estimate(j, measured)
         src = 'store' if est is not None else None
-        if not complete and est is None and (est := _table_estimate(j, table)) is not None: src = 'table'
+        guessed = j.kind == 'pretrain' and ('pretrain', j.cfg.method.name) not in measured  # the store's mean of other methods
+        if not complete and (est is None or guessed) and (t := _table_estimate(j, table)) is not None: est, src = t, 'table'  # a measurement of this kind
         runs.append(dict(name=j.name, kind=j.kind, method=j.cfg.method.name, seed=j.cfg.train.seed, complete=complete,
                          estimate_s=est, source=src))
     todo = [r for r in runs if not r['complete']]
@@ -245,7 +246,7 @@ def plan(profile: str, # the profile
     return dict(profile=profile, seeds=list(range(get_config(profile).eval.seeds)), runs=runs, graph=graph, to_make=len(todo),
                 complete=len(runs) - len(todo), estimate_s=sum(known.values()) if known else None, unknown=len(todo) - len(known),
                 jobs=jobs, wall_s=makespan(graph, known, jobs) if known else None, measured=sum(map(len, measured.values())),
-                from_table=sum(r['source'] == 'table' for r in todo), table=str(Path(costs or COSTS)) if table else None,
+                from_table=sum(r['source'] == 'table' for r in todo), from_store=sum(r['source'] == 'store' for r in todo), table=str(Path(costs or COSTS)) if table else None,
                 table_where=sorted({r['where'] for r in table.values()}))
 
 def plan_lines(p: dict, # output of `plan`
@@ -264,5 +265,6 @@ def plan_lines(p: dict, # output of `plan`
     lines.append('      ' + ' · '.join(f'{m}: {a} complete, {b} to make' for m, (a, b) in by.items()))
     if p.get('from_table'):
         lines.insert(1, f"      the estimate: {p['from_table']} of the {p['to_make']} job(s) to make from the cost table {Path(p['table']).name} "
-                        f"(measured on {'; '.join(p['table_where'])}; benchmarks/job_costs.py), the others from this store's own times")
+                        f"(measured on {'; '.join(p['table_where'])}; benchmarks/job_costs.py)"
+                        + (f", {p['from_store']} from this store's own times" if p.get('from_store') else ''))
     return lines
