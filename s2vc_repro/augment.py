@@ -236,11 +236,11 @@ class ClipAugment(nn.Module):
                 for k, op in enumerate(_JITTER_OPS):
                     if jitter[k] == 0: continue
                     idx = (jit & (order[:, pos] == k)).nonzero()[:, 0]
-                    if len(idx): x[idx] = op(x[idx], fac[idx, k])
+                    if len(idx): x.index_copy_(0, idx, op(x.index_select(0, idx), fac[idx, k]))  # (faster than x[idx] = ... on CPU)
             idx = p['gray'].to(dev).nonzero()[:, 0]
-            if len(idx): x[idx] = rgb_to_gray(x[idx]).expand(-1, 3, -1, -1, -1)
+            if len(idx): x.index_copy_(0, idx, rgb_to_gray(x.index_select(0, idx)).expand(-1, 3, -1, -1, -1))
             idx = p['blur'].to(dev).nonzero()[:, 0]
-            if len(idx): x[idx] = gaussian_blur(x[idx], p['sigma'].to(dev)[idx])
+            if len(idx): x.index_copy_(0, idx, gaussian_blur(x.index_select(0, idx), p['sigma'].to(dev)[idx]))
         return normalize(x, self.aug.mean, self.aug.std) if self.do_norm else x
 
     def forward(self, x: Tensor, # (B, C, T, H, W) uint8 or float in [0, 1], any device
