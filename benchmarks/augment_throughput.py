@@ -1,24 +1,27 @@
 """Throughput of the training clip augmentation (`s2vc_repro.augment.ClipAugment`).
 
 Times crop+flip+jitter+grayscale+blur+normalise on a batch of uint8 clips and prints clips/s on the CPU
-and, when there is one, on CUDA. Default: 32 clips of 16 frames, 40x40 -> 32 (the `mini` profile).
+and, when there is one, on CUDA: the median over `--iters` calls and the best call, in wall time and (CPU) in
+clips per CPU-second of this process — the steadier figure on a machine shared with other work. Default: 32 clips of 16 frames, 40x40 -> 32; the `mini`
+profile's own clips are `--frames 8 --in-size 32`.
 
     python benchmarks/augment_throughput.py [--batch 32 --frames 16 --in-size 40 --size 32 --iters 20 --threads 0]
 """
-import argparse, time
+import argparse, statistics, time
 from dataclasses import replace
 import torch
 from s2vc_repro.config import get_config
 from s2vc_repro.augment import ClipAugment
 
 def throughput(aug, x, iters, warmup=3):
-    "Clips per second of `aug(x)` (device-synchronised)."
+    "Clips per second of `aug(x)` (device-synchronised): (median call, best call, best call per CPU-second)."
     sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
     for _ in range(warmup): aug(x)
-    sync(); t = time.perf_counter()
-    for _ in range(iters): aug(x)
-    sync()
-    return iters * x.shape[0] / (time.perf_counter() - t)
+    ts, cs = [], []
+    for _ in range(iters):
+        sync(); t, c = time.perf_counter(), time.process_time(); aug(x); sync()
+        ts.append(time.perf_counter() - t); cs.append(time.process_time() - c)
+    return x.shape[0] / statistics.median(ts), x.shape[0] / min(ts), x.shape[0] / max(min(cs), 1e-9)
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,6 +43,8 @@ def main(argv=None):
         for name, aug in [('full (mini aug)', ClipAugment(cfg, a.size, seed=0)),
                           ('all ops p=1', ClipAugment(replace(cfg, hflip_p=1., jitter_p=1., gray_p=1., blur_p=1.), a.size, seed=0)),
                           ('crop+flip only', ClipAugment(cfg, a.size, normalize=False, strong=False, seed=0))]:
-            print(f"{dev:5s} {name:16s} {throughput(aug, xd, a.iters):9.0f} clips/s")
+            med, best, cpu = throughput(aug, xd, a.iters)
+            print(f"{dev:5s} {name:16s} {med:7.0f} clips/s (median call), {best:7.0f} (best call)"
+                  + (f", {cpu:7.0f} clips per CPU-second (best call)" if dev == 'cpu' else ''))
 
 if __name__ == '__main__': main()

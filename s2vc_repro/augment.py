@@ -111,7 +111,7 @@ _GRAY = (0.2989, 0.587, 0.114)  # ITU-R 601-2 luma, as in torchvision
 def rgb_to_gray(x: Tensor) -> Tensor:
     "Luma of (B, 3, T, H, W) clips, shape (B, 1, T, H, W)."
     r, g, b = x.unbind(1)
-    return (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * b).unsqueeze(1)
+    return (_GRAY[0] * r).add_(g, alpha=_GRAY[1]).add_(b, alpha=_GRAY[2]).unsqueeze(1)
 
 def _per_clip(f: Tensor, x: Tensor) -> Tensor:
     "A (B,) factor shaped (B, 1, 1, 1, 1) on `x`'s device and dtype."
@@ -123,14 +123,13 @@ def adjust_brightness(x: Tensor, factor: Tensor) -> Tensor:
 
 def adjust_contrast(x: Tensor, factor: Tensor) -> Tensor:
     "Blend clip `i` with its mean grey level by `factor[i]` (0 gives flat grey, 1 the clip)."
-    f = _per_clip(factor, x)
-    m = rgb_to_gray(x).mean((1, 2, 3, 4), keepdim=True)
-    return (f * x + (1 - f) * m).clamp_(0, 1)
+    m = x.mean((2, 3, 4)) @ torch.tensor(_GRAY, device=x.device, dtype=x.dtype)  # the mean luma is the luma of the channel means
+    return torch.lerp(_per_clip(m, x).expand_as(x), x, _per_clip(factor, x)).clamp_(0, 1)
 
 def adjust_saturation(x: Tensor, factor: Tensor) -> Tensor:
     "Blend clip `i` with its grayscale version by `factor[i]` (0 gives grey, 1 the clip)."
-    f = _per_clip(factor, x)
-    return (f * x + (1 - f) * rgb_to_gray(x)).clamp_(0, 1)
+    return torch.lerp(rgb_to_gray(x).expand_as(x), x, _per_clip(factor, x)).clamp_(0, 1)
+
 
 # %% ../nbs/04_augment.ipynb #36219b9b
 def adjust_hue(x: Tensor, factor: Tensor) -> Tensor:
@@ -138,18 +137,29 @@ def adjust_hue(x: Tensor, factor: Tensor) -> Tensor:
     r, g, b = x.split(1, 1)
     maxc = x.amax(1, keepdim=True)
     d = maxc - x.amin(1, keepdim=True)
-    dc = d.clamp(min=1e-12)
-    h = torch.where(r == maxc, (g - b) / dc, torch.where(g == maxc, (b - r) / dc + 2, (r - g) / dc + 4))  # hue in sixths of a turn
-    h = h / 6 + _per_clip(factor, x)  # + rotation, turns
+    num = torch.where(r == maxc, g - b, torch.where(g == maxc, (b - r).add_(d, alpha=2), (r - g).add_(d, alpha=4)))
+    h6 = num.div_(d.clamp(min=1e-12)).add_(_per_clip(factor, x), alpha=6)  # 6 (hue + rotation): sixths of a turn
     n = torch.tensor([5., 3., 1.], device=x.device, dtype=x.dtype).view(1, 3, 1, 1, 1)
-    k = n + 6 * h
-    k = k - 6 * torch.floor(k / 6)  # mod 6 (faster than `%` on CPU)
-    return (maxc - d * torch.minimum(k, 4 - k).clamp_(0, 1)).clamp_(0, 1)
+    t = torch.remainder(h6 + n, 6).sub_(2).abs_().neg_().add_(2).clamp_(0, 1)  # clamp(min(k, 4 - k), 0, 1) = clamp(2 - |k - 2|, 0, 1)
+    return torch.addcmul(maxc, d, t, value=-1).clamp_(0, 1)
+
 
 # %% ../nbs/04_augment.ipynb #3b5f9302
 def blur_kernel_size(size: int) -> int:
     "An odd kernel side of about `size / 10` (at least 3)."
     return max(3, int(0.1 * size) // 2 * 2 + 1)
+
+def _blur_pass(x: Tensor, ker: Tensor, dim: int) -> Tensor:
+    "Convolve (B, C, T, H, W) clips along `dim` (-1 or -2) with per-clip kernels `ker` (B, k), reflect padding."
+    B, C, T, H, W = x.shape
+    k = ker.shape[1]; p = k // 2
+    pad = (p, p, 0, 0) if dim == -1 else (0, 0, p, p)
+    xp = F.pad(x.reshape(B, C * T, H, W), pad, mode='reflect').view(B, C, T, H + 2 * p * (dim == -2), W + 2 * p * (dim == -1))
+    n = x.shape[dim]
+    w = ker.view(B, 1, 1, 1, k) if dim == -1 else ker.view(B, 1, 1, k, 1)
+    out = xp.narrow(dim, 0, n) * w.narrow(dim, 0, 1)
+    for i in range(1, k): out.addcmul_(xp.narrow(dim, i, n), w.narrow(dim, i, 1))
+    return out
 
 def gaussian_blur(x: Tensor, # (B, C, T, H, W) float clips
                   sigma: Tensor, # (B,) standard deviation per clip, pixels
@@ -160,15 +170,13 @@ def gaussian_blur(x: Tensor, # (B, C, T, H, W) float clips
     B, C, T, H, W = x.shape
     k = kernel_size or blur_kernel_size(min(H, W))
     if k % 2 == 0: raise ValueError(f"kernel_size must be odd, got {k}")
+    if k // 2 >= min(H, W): raise ValueError(f"kernel_size {k} needs frames larger than {k // 2} pixels (reflect padding), got {H}x{W}")
     r = torch.arange(k, device=x.device, dtype=x.dtype) - k // 2
     s = sigma.to(x.device, x.dtype).view(B, 1).clamp(min=1e-6)
     ker = torch.exp(-0.5 * (r / s) ** 2)
-    ker = (ker / ker.sum(1, keepdim=True)).repeat_interleave(C * T, 0)  # (B*C*T, k)
-    y = x.reshape(1, B * C * T, H, W)
-    p = k // 2
-    y = F.conv2d(F.pad(y, (p, p, 0, 0), mode='reflect'), ker.view(-1, 1, 1, k), groups=B * C * T)
-    y = F.conv2d(F.pad(y, (0, 0, p, p), mode='reflect'), ker.view(-1, 1, k, 1), groups=B * C * T)
-    return y.view(B, C, T, H, W)
+    ker = ker / ker.sum(1, keepdim=True)  # (B, k)
+    return _blur_pass(_blur_pass(x, ker, -1), ker, -2)
+
 
 # %% ../nbs/04_augment.ipynb #abe1c626
 def _uniform(n, lo, hi, g, dev):
@@ -228,11 +236,11 @@ class ClipAugment(nn.Module):
                 for k, op in enumerate(_JITTER_OPS):
                     if jitter[k] == 0: continue
                     idx = (jit & (order[:, pos] == k)).nonzero()[:, 0]
-                    if len(idx): x[idx] = op(x[idx], fac[idx, k])
+                    if len(idx): x.index_copy_(0, idx, op(x.index_select(0, idx), fac[idx, k]))  # (faster than x[idx] = ... on CPU)
             idx = p['gray'].to(dev).nonzero()[:, 0]
-            if len(idx): x[idx] = rgb_to_gray(x[idx]).expand(-1, 3, -1, -1, -1)
+            if len(idx): x.index_copy_(0, idx, rgb_to_gray(x.index_select(0, idx)).expand(-1, 3, -1, -1, -1))
             idx = p['blur'].to(dev).nonzero()[:, 0]
-            if len(idx): x[idx] = gaussian_blur(x[idx], p['sigma'].to(dev)[idx])
+            if len(idx): x.index_copy_(0, idx, gaussian_blur(x.index_select(0, idx), p['sigma'].to(dev)[idx]))
         return normalize(x, self.aug.mean, self.aug.std) if self.do_norm else x
 
     def forward(self, x: Tensor, # (B, C, T, H, W) uint8 or float in [0, 1], any device

@@ -84,7 +84,7 @@ def cmd_reproduce(args) -> int:
         found = {i: nb.path for nb in R.find_notebooks(args.notebooks) for i in nb.ids}
         for i, a in R.ARTIFACTS.items(): print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
         return 0
-    if args.jobs < 1: raise UsageError(f'--jobs must be >= 1, got {args.jobs}')
+    if args.jobs != 'auto' and (not args.jobs.isdigit() or int(args.jobs) < 1): raise UsageError(f"--jobs must be a whole number >= 1 or 'auto', got {args.jobs}")
     if args.notebook_jobs < 1: raise UsageError(f'--notebook-jobs must be >= 1, got {args.notebook_jobs}')
     if args.executor != 'slurm' and (given := [o for o, v in (('--partition', args.partition), ('--gpus-per-job', args.gpus_per_job), ('--time', args.time),
                                                               ('--account', args.account)) if v is not None]):
@@ -97,7 +97,7 @@ def cmd_reproduce(args) -> int:
                       data=args.data, timeout=timeout, dry_run=args.dry_run, progress=args.progress, log_output=args.verbose,
                       params=parse_sets(args.param), log=lambda s: print(s, flush=True), quiet=args.quiet,
                       tutorials=False if args.no_tutorials else None, site=not args.no_site,
-                      executor=args.executor, jobs=args.jobs, slurm=_slurm_options(args), prerun=not args.no_prerun,
+                      executor=args.executor, jobs=args.jobs if args.jobs == 'auto' else int(args.jobs), slurm=_slurm_options(args), prerun=not args.no_prerun,
                       notebook_jobs=args.notebook_jobs)
     return 0 if res['ok'] else 1
 
@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group('making the runs', 'Every run the notebooks read is planned first and made before they run, by one executor '
                              '(the config and the results do not depend on it).')
     g.add_argument('--executor', choices=['local', 'slurm'], default='local', help='local: this machine; slurm: one Slurm job per run, through submitit (default: local)')
-    g.add_argument('--jobs', type=int, default=1, metavar='N', help='local: runs made at once, a GPU each when there are GPUs, else a share of the CPU threads (default: 1)')
+    g.add_argument('--jobs', default='auto', metavar='N|auto', help='local: runs made at once, a GPU each when there are GPUs, else a share of the CPU threads; '
+                   "auto: as many as the graph and the GPUs or cores allow, the free cores shared among the jobs ready to start (default: auto)")
     g.add_argument('--partition', metavar='NAME', help='slurm: partition')
     g.add_argument('--gpus-per-job', type=int, metavar='N', help='slurm: GPUs of a pre-training job (DDP through torchrun when > 1; default: 0, CPU)')
     g.add_argument('--time', type=int, metavar='MIN', help='slurm: time limit per job in minutes; a job that reaches it is requeued and resumes (default: 1440)')

@@ -86,6 +86,10 @@ def _volatile(default):
     "A field that does not change results (workers, paths), so it is left out of the config hash."
     return field(default=default, metadata=dict(volatile=True))
 
+def _if_set(default):
+    "A field added after runs were made: it counts in the config hash only when set to another value than `default`, so those runs keep their hashes."
+    return field(default=default, metadata=dict(hash_if_set=True))
+
 def _method_section(factory):
     "A section read by some methods only (registered with `sections=(...)`): it counts in the hash of their runs only."
     return field(default_factory=factory, metadata=dict(method_section=True))
@@ -229,7 +233,8 @@ class TrainCfg:
     milestones: tuple = ()          # epochs where a `step` schedule multiplies the lr by `gamma`
     gamma: float = 0.1
     warmup_epochs: int = 0
-    amp: bool = True                # mixed precision (used on GPU only)
+    amp: bool = True                # mixed precision on GPU: float16 autocast with a gradient scaler
+    cpu_amp: bool = _if_set(False)  # mixed precision on CPU: bfloat16 autocast, where the CPU has bfloat16 instructions (else float32)
     clip_grad: float = 0.0          # max gradient norm (0: off)
     seed: int = 0
     deterministic: bool = False     # deterministic algorithms (slower; used by resume tests)
@@ -469,7 +474,9 @@ def _counts(f, method: str | None) -> bool:
 
 def _hashable(obj, method: str | None = None):
     "The config as plain JSON-able data, without volatile fields and without the sections of other methods."
-    if dataclasses.is_dataclass(obj): return {f.name: _hashable(getattr(obj, f.name)) for f in fields(obj) if _counts(f, method)}
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _hashable(getattr(obj, f.name)) for f in fields(obj)
+                if _counts(f, method) and not (f.metadata.get('hash_if_set') and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (tuple, list)): return [_hashable(o) for o in obj]
     return obj
 

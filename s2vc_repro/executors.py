@@ -29,31 +29,34 @@ def _say_started(job, store, how: str) -> str:
 
 class LocalExecutor:
     "Runs a job graph on this machine, `jobs` at a time, each job in its own process with its own GPUs or share of the CPU threads."
-    def __init__(self, jobs: int = 1, # jobs at once
+    def __init__(self, jobs: int | str = 1, # jobs at once, or 'auto': as many as the graph and the GPUs or cores allow
                  gpus=None, # GPU indices to use (None: every visible GPU; [] for none)
                  threads: int | None = None, # CPU threads per job (None: all of them for one job at a time, else an equal share)
                  log=None, # where the start and end of each job are said (None: printed when the store echoes)
                 ):
-        if not isinstance(jobs, int) or jobs < 1: raise ValueError(f'jobs must be a whole number >= 1, got {jobs!r}')
         if gpus is None:
             import torch
             gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        self.auto, self.cores = jobs == 'auto', os.cpu_count() or 1
+        if self.auto: jobs = len(gpus) or self.cores
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1: raise ValueError(f"jobs must be a whole number >= 1 or 'auto', got {jobs!r}")
         self.jobs, self.gpus, self.threads, self.log = jobs, list(gpus), threads, log
+        self.shares = not self.gpus and self.auto and not threads  # CPU threads shared out among the ready jobs as they start
 
-    def env(self, gpu_ids: list) -> dict:
-        "The environment of a job: its GPUs, or its share of the CPU threads."
+    def env(self, gpu_ids: list, threads: int | None = None) -> dict:
+        "The environment of a job: its GPUs, and its share of the CPU threads (`threads`: that share, when the executor gave it)."
         env = {}
         if self.gpus: env['CUDA_VISIBLE_DEVICES'] = ','.join(map(str, gpu_ids))
-        t = self.threads or (max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else None)
+        t = threads or self.threads or (max(1, self.cores // self.jobs) if self.jobs > 1 else None)
         if t: env.update(OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
         return env
 
-    def _launch(self, job, store, n: int, gpu_ids: list):
+    def _launch(self, job, store, n: int, gpu_ids: list, threads: int | None = None):
         from s2vc_repro.runs import stream_process, job_command
         cmd = job_command(job.dir, n, store.dataset if job.kind == 'pretrain' else None)
         echo, say = store.echo and self.jobs == 1, self._say(store)
         t0 = time.time()
-        stream_process(cmd, job.log, echo=echo, env=self.env(gpu_ids))
+        stream_process(cmd, job.log, echo=echo, env=self.env(gpu_ids, threads))
         if not echo and say: say(f'  done {job.name} in {time.time() - t0:.0f} s')
 
     def _say(self, store):
@@ -67,14 +70,17 @@ class LocalExecutor:
         from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
         from s2vc_repro.runs import TrainingFailed
         todo = store.todo(jobs)
-        names, res, running, free = {j.name for j in todo}, {}, {}, list(self.gpus)
+        names, res, running, free, free_t = {j.name for j in todo}, {}, {}, list(self.gpus), self.cores
         with ThreadPoolExecutor(self.jobs) as pool:
             while todo or running:
+                ready = []
                 for j in list(todo):
                     if (bad := [d.name for d in j.deps if res.get(d.name) is not None]):
                         res[j.name] = TrainingFailed(f'{j.name} was not run: {bad[0]} failed'); todo.remove(j); continue
-                    if any(d.name in names and d.name not in res for d in j.deps): continue  # waits for what it needs
-                    if len(running) >= self.jobs: break
+                    if not any(d.name in names and d.name not in res for d in j.deps): ready.append(j)  # else it waits for what it needs
+                for i, j in enumerate(ready):
+                    if len(running) >= self.jobs or (self.shares and free_t < 1): break
+                    t = max(1, free_t // min(len(ready) - i, free_t)) if self.shares else None  # the free cores, shared by the ready jobs
                     n = job_procs(j, store, len(self.gpus), self.jobs)
                     if self.gpus and n > len(self.gpus):
                         res[j.name] = ValueError(f'{j.name} needs {n} GPUs; this machine has {len(self.gpus)} (lower nproc)'); todo.remove(j); continue
@@ -84,14 +90,15 @@ class LocalExecutor:
                     try: store.write_spec(j)
                     except Exception as e: res[j.name] = e; free += ids; continue
                     if say := self._say(store): say(_say_started(j, store, f' on GPU {",".join(map(str, ids))}' if ids else
-                                                                (f', {self.env([]).get("OMP_NUM_THREADS")} CPU threads' if self.jobs > 1 else '')))
-                    running[pool.submit(self._launch, j, store, n, ids)] = (j, ids)
+                                                                (f', {self.env([], t).get("OMP_NUM_THREADS")} CPU threads' if self.jobs > 1 else '')))
+                    if t: free_t -= t
+                    running[pool.submit(self._launch, j, store, n, ids, t)] = (j, ids, t)
                 if not running:
                     if todo: raise RuntimeError(f'jobs that cannot start: {[j.name for j in todo]}')
                     continue
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for f in finished:
-                    j, ids = running.pop(f); free += ids
+                    j, ids, t = running.pop(f); free += ids; free_t += t or 0
                     res[j.name] = f.exception()
                     if res[j.name] is not None and (say := self._say(store)) and not (store.echo and self.jobs == 1):
                         say(f'  FAILED {j.name}: {str(res[j.name]).splitlines()[0]}')

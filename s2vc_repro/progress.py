@@ -4,13 +4,14 @@
 
 # %% ../nbs/12a_progress.ipynb #4609cb38
 from __future__ import annotations
-import json, re, sys, tempfile, threading, time
+import importlib.util, json, re, sys, tempfile, threading, time
 from pathlib import Path
 import yaml
 from .config import get_config
 
 # %% auto #0
-__all__ = ['run_progress', 'active_runs', 'fmt_time', 'describe_run', 'Progress', 'plan_jobs', 'makespan', 'plan', 'plan_lines']
+__all__ = ['COSTS', 'run_progress', 'active_runs', 'fmt_time', 'describe_run', 'Progress', 'plan_jobs', 'cost_table', 'makespan',
+           'plan', 'plan_lines']
 
 # %% ../nbs/12a_progress.ipynb #d12d3129
 _BAR = re.compile(r'epoch (\d+)/(\d+):\s*\d+%\|[^|]*\|\s*(\d+)/(\d+) \[[^<\]]*<[^,\]]*(?:,\s*([\d.]+)(it/s|s/it))?')
@@ -189,6 +190,24 @@ def _estimate(job, measured: dict) -> float | None:
     if job.kind == 'flow': return mean(measured.get(('flow', 'flow'), []))
     return mean(measured.get(('pretrain', job.cfg.method.name)) or [t for (k, _), ts in measured.items() if k == 'pretrain' for t in ts])
 
+COSTS = Path(importlib.util.find_spec('s2vc_repro').origin).parent/'paper_facts'/'costs.csv'  # the cost table committed with the package
+
+def cost_table(profile: str, # the profile
+               path=None, # the table (None: `COSTS`)
+              ) -> dict:
+    "The measured cost rows of `profile`: {(kind, method or protocol): row}, with `seconds` a float."
+    import csv
+    path = Path(path or COSTS)
+    if not path.exists(): return {}
+    with open(path, newline='') as f: rows = [r for r in csv.DictReader(f) if r['profile'] == profile]
+    return {(r['kind'], r['method']): {**r, 'seconds': float(r['seconds'])} for r in rows}
+
+def _table_estimate(job, table: dict) -> float | None:
+    "A job's expected seconds from the cost table (None if a part of it is not in the table)."
+    keys = ([('eval', p) for p in job.spec['protocols']] if job.kind == 'eval' else
+            [('flow', 'flow')] if job.kind == 'flow' else [('pretrain', job.cfg.method.name)])
+    return None if any(k not in table for k in keys) else sum(table[k]['seconds'] for k in keys)
+
 def makespan(graph: list, # jobs in topological order
              est: dict, # job name -> seconds (jobs left out take none: complete)
              jobs: int = 1, # jobs at once
@@ -207,20 +226,28 @@ def plan(profile: str, # the profile
          data_root=None, # the dataset root (None: the profile's)
          params: dict | None = None, # the notebooks' parameters
          jobs: int = 1, # jobs at once (for the wall-time estimate)
+         costs=None, # the cost table for what this store has not measured (None: `COSTS`; False: none)
         ) -> dict:
     "The job graph behind `ids` at `profile`: which runs are complete, which to make, the estimated work and wall time."
     store, graph = plan_jobs(profile, ids, runs_root, data_root, params)
     measured = _measured(Path(runs_root), profile)
+    table = cost_table(profile, costs) if costs is not False else {}
     runs = []
     for j in graph:
         complete = not store.needed(j)
+        est = None if complete else _estimate(j, measured)
+        src = 'store' if est is not None else None
+        guessed = j.kind == 'pretrain' and ('pretrain', j.cfg.method.name) not in measured  # the store's mean of other methods
+        if not complete and (est is None or guessed) and (t := _table_estimate(j, table)) is not None: est, src = t, 'table'  # a measurement of this kind
         runs.append(dict(name=j.name, kind=j.kind, method=j.cfg.method.name, seed=j.cfg.train.seed, complete=complete,
-                         estimate_s=None if complete else _estimate(j, measured)))
+                         estimate_s=est, source=src))
     todo = [r for r in runs if not r['complete']]
     known = {r['name']: r['estimate_s'] for r in todo if r['estimate_s'] is not None}
     return dict(profile=profile, seeds=list(range(get_config(profile).eval.seeds)), runs=runs, graph=graph, to_make=len(todo),
                 complete=len(runs) - len(todo), estimate_s=sum(known.values()) if known else None, unknown=len(todo) - len(known),
-                jobs=jobs, wall_s=makespan(graph, known, jobs) if known else None, measured=sum(map(len, measured.values())))
+                jobs=jobs, wall_s=makespan(graph, known, jobs) if known else None, measured=sum(map(len, measured.values())),
+                from_table=sum(r['source'] == 'table' for r in todo), from_store=sum(r['source'] == 'store' for r in todo), table=str(Path(costs or COSTS)) if table else None,
+                table_where=sorted({r['where'] for r in table.values()}))
 
 def plan_lines(p: dict, # output of `plan`
                runs_root='runs') -> list:
@@ -236,4 +263,8 @@ def plan_lines(p: dict, # output of `plan`
     by = {}
     for r in p['runs']: by.setdefault(r['method'] if r['kind'] == 'pretrain' else r['kind'], [0, 0])[0 if r['complete'] else 1] += 1
     lines.append('      ' + ' · '.join(f'{m}: {a} complete, {b} to make' for m, (a, b) in by.items()))
+    if p.get('from_table'):
+        lines.insert(1, f"      the estimate: {p['from_table']} of the {p['to_make']} job(s) to make from the cost table {Path(p['table']).name} "
+                        f"(measured on {'; '.join(p['table_where'])}; benchmarks/job_costs.py)"
+                        + (f", {p['from_store']} from this store's own times" if p.get('from_store') else ''))
     return lines

@@ -274,7 +274,7 @@ def render_index(out_dir, profile: str, statuses: dict, header: dict | None = No
 # %% ../nbs/12_reproduce.ipynb #d2a9056e
 def make_runs(graph: list, # the planned jobs (`s2vc_repro.progress.plan(...)['graph']`)
               runs, # the run store root
-              exec_spec: dict, # the executor: {'kind': 'local', 'jobs': N} or {'kind': 'slurm', **SlurmExecutor options}
+              exec_spec: dict, # the executor: {'kind': 'local', 'jobs': N or 'auto'} or {'kind': 'slurm', **SlurmExecutor options}
               say=print, # where progress lines go
               quiet: bool = False, # no live progress line
              ) -> dict:
@@ -284,7 +284,8 @@ def make_runs(graph: list, # the planned jobs (`s2vc_repro.progress.plan(...)['g
     ex = make_executor(**{**exec_spec, 'log': say})
     store = RunStore(runs, echo=False, executor=ex)
     say(f"making {len(store.todo(graph))} run(s) with the {exec_spec['kind']} executor"
-        + (f", {exec_spec.get('jobs', 1)} at a time" if exec_spec['kind'] == 'local' else ''))
+        + ((f", as many at a time as the graph allows (up to {ex.jobs}, the free {'GPUs' if ex.gpus else 'cores'} shared among them)" if ex.auto
+            else f", {ex.jobs} at a time") if exec_spec['kind'] == 'local' else ''))
     t0 = time.time()
     with Progress('[runs]', runs, log=say, quiet=quiet): res = ex.run(graph, store)
     failed = {n: _first_line(e) for n, e in res.items() if e is not None}
@@ -309,7 +310,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
               tutorials=None, # folder of tutorial notebooks run after the papers (default: `nbs/tutorials`, when `only` is empty); False: none
               site: bool = True, # render `results/<profile>/site/` at the end (`s2vc_repro.site`)
               executor: str = 'local', # what makes the runs: 'local' (this machine) or 'slurm'
-              jobs: int = 1, # local: runs made at once (a GPU each when there are GPUs, else a share of the CPU threads)
+              jobs: int | str = 'auto', # local: runs made at once (a GPU each when there are GPUs, else a share of the CPU threads); 'auto': as many as the graph and the GPUs or cores allow
               slurm: dict | None = None, # slurm: `SlurmExecutor` options (partition, gpus_per_job, time_min, account, ...)
               prerun: bool = True, # make every planned run before the notebooks (False: each notebook makes what it asks for, when it asks)
               notebook_jobs: int = 1, # paper notebooks executed at once (each its own kernel, with a share of the CPU threads)
@@ -331,7 +332,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
     if not isinstance(notebook_jobs, int) or notebook_jobs < 1: raise ValueError(f"notebook_jobs must be an integer >= 1, got {notebook_jobs!r}")
     from s2vc_repro.executors import make_executor
     exec_spec = dict(kind=executor, **({'jobs': jobs} if executor == 'local' else (slurm or {})))
-    make_executor(**exec_spec)  # bad options fail here, before anything runs
+    ex0 = make_executor(**exec_spec)  # bad options fail here, before anything runs
     if dry_run:
         log(f'dry run: {len(todo)} notebook(s) would run with ' + ', '.join(f'{k}={v!r}' for k, v in params.items()))
         for nb in todo: log(f"  {nb.path}  ->  {', '.join(nb.ids)}")
@@ -371,7 +372,7 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
     write()
     p = None
     try:
-        p = plan(profile, [i for nb in todo for i in nb.ids], runs, params['data_root'], params, jobs if executor == 'local' else 1)
+        p = plan(profile, [i for nb in todo for i in nb.ids], runs, params['data_root'], params, ex0.jobs if executor == 'local' else 1)
         for line in plan_lines(p, runs): say(line)
     except Exception as e: say(f'plan: not available ({_first_line(e)})')
     made = make_runs(p['graph'], runs, exec_spec, say, quiet or progress) if prerun and p and p['to_make'] else None

@@ -20,8 +20,9 @@ from .records import atomic_save, atomic_write, device_name, file_digest, move_a
 
 # %% auto #0
 __all__ = ['make_optimizer', 'lr_factor', 'make_scheduler', 'rng_state', 'set_rng_state', 'seed_all', 'setup_distributed',
-           'NonFiniteLossError', 'RandomClips', 'random_clips', 'TrainRun', 'setup_run', 'from_cfg_hash', 'restore',
-           'save_checkpoint', 'train_step', 'epoch_record', 'finish', 'train', 'main']
+           'NonFiniteLossError', 'RandomClips', 'random_clips', 'TrainRun', 'cpu_bf16_supported', 'precision',
+           'setup_run', 'from_cfg_hash', 'restore', 'save_checkpoint', 'train_step', 'epoch_record', 'finish', 'train',
+           'main']
 
 # %% ../nbs/08_train.ipynb #bb212d04
 def make_optimizer(params, # parameters to optimise (those with `requires_grad`)
@@ -163,10 +164,29 @@ class TrainRun:
     ds: Dataset; loader: DataLoader; sampler: DistributedSampler
     aug: nn.Module      # clip augmentation, on the device
     opt: torch.optim.Optimizer; sched: object; scaler: object
-    amp: bool           # float16 autocast (GPU and `train.amp`)
+    amp: bool           # autocast on (GPU and `train.amp`, or a bfloat16 CPU and `train.cpu_amp`)
     data: dict | None   # the identity of the configured training data (None: a dataset given by the caller)
+    amp_dtype: torch.dtype = torch.float16  # the autocast dtype: float16 on GPU, bfloat16 on CPU
+    precision: str = 'float32'  # what the run computes in, in words (recorded in `done.json`)
     @property
     def main(self) -> bool: return self.rank == 0
+
+def cpu_bf16_supported() -> bool:
+    "Does this CPU have bfloat16 instructions that oneDNN uses (AVX512-BF16, AMX, or Arm BF16)?"
+    try: return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        caps = torch.cpu.get_capabilities()
+        return any(caps.get(k, False) for k in ('avx512_bf16', 'amx_bf16', 'bf16'))
+
+def precision(tcfg, # `cfg.train`
+              device: torch.device, # where the run trains
+             ) -> tuple[bool, torch.dtype, str]:
+    "`(autocast on, its dtype, in words)` of a run: float16 on GPU with `amp`, bfloat16 on a bfloat16 CPU with `cpu_amp`, else float32."
+    if device.type == 'cuda' and tcfg.amp: return True, torch.float16, 'float16 autocast (cuda, train.amp)'
+    if device.type == 'cpu' and tcfg.cpu_amp:
+        if cpu_bf16_supported(): return True, torch.bfloat16, 'bfloat16 autocast (cpu, train.cpu_amp)'
+        return False, torch.bfloat16, 'float32 (train.cpu_amp is set, but this CPU has no bfloat16 instructions)'
+    return False, torch.float16, 'float32'
 
 def setup_run(cfg: Config, run_dir, # the run's configuration and folder
               dataset=None, # training set, or a factory `(cfg, mode) -> Dataset` or 'module:function' (None: `build_dataset`)
@@ -192,9 +212,9 @@ def setup_run(cfg: Config, run_dir, # the run's configuration and folder
                                                     find_unused_parameters=method.find_unused_parameters)
     opt = make_optimizer(method.parameters(), t)
     sched = make_scheduler(opt, t, len(loader))
-    amp = bool(t.amp and device.type == 'cuda')
+    amp, dtype, words = precision(t, device)
     return TrainRun(cfg, Path(run_dir), rank, world, device, method, model, ds, loader, sampler, aug, opt, sched,
-                    torch.amp.GradScaler('cuda', enabled=amp), amp, data)
+                    torch.amp.GradScaler('cuda', enabled=amp and dtype == torch.float16), amp, data, dtype, words)
 
 # %% ../nbs/08_train.ipynb #39726fbb
 def from_cfg_hash(d: dict) -> str:
@@ -243,16 +263,17 @@ def train_step(model: nn.Module, # the method (or its DDP wrapper): `model(batch
                sched=None, # per-step scheduler (None: none)
                scaler=None, # `GradScaler` (None: plain backward)
                clip_grad: float = 0.0, # gradient-norm clip (0: none)
-               amp: bool = False, # float16 autocast
+               amp: bool = False, # autocast (in `amp_dtype`)
                device=None, # where the batch goes (None: where the model's parameters are)
                where: str = '', # what a non-finite loss error names (epoch, step, run)
                world: int = 1, # processes: under DDP every rank learns of a non-finite loss on any rank
+               amp_dtype: torch.dtype = torch.float16, # autocast dtype: float16 (GPU) or bfloat16 (CPU)
               ) -> dict:
     "One optimiser step: forward under autocast, finiteness check, backward, clipping, optimiser and scheduler step, `after_step`."
     method = getattr(model, 'module', model)
     device = torch.device(device) if device is not None else next(method.parameters()).device
     batch = to_device(batch, device)
-    with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
         out = model(batch, aug)
     loss = out['loss']
     bad = (~torch.isfinite(loss.detach())).float().reshape(1)  # on the device (NCCL reduces device tensors)
@@ -261,7 +282,7 @@ def train_step(model: nn.Module, # the method (or its DDP wrapper): `model(batch
         lr, t = opt.param_groups[0]['lr'], method.cfg.train
         raise NonFiniteLossError(
             f"non-finite loss ({float(loss.detach()):.4g}{', or on another rank' if world > 1 else ''}){' at ' + where if where else ''}: "
-            f"lower train.lr (now {t.lr:g}) or set train.clip_grad (now {t.clip_grad:g}, e.g. 1.0), or disable train.amp if it only happens with mixed precision")
+            f"lower train.lr (now {t.lr:g}) or set train.clip_grad (now {t.clip_grad:g}, e.g. 1.0), or disable train.{'cpu_amp' if amp_dtype == torch.bfloat16 else 'amp'} if it only happens with mixed precision")
     opt.zero_grad(set_to_none=True)
     if scaler is not None: scaler.scale(loss).backward()
     else: loss.backward()
@@ -305,7 +326,7 @@ def finish(r: TrainRun, # the run
             'wall_time': wall, 'clips_per_s': float(np.mean([x['clips_per_s'] for x in epochs_log])) if epochs_log else None,
             'data_wait_share': float(np.mean([x['data_wait_share'] for x in epochs_log])) if epochs_log else None,
             'config_hash': r.cfg.hash, 'method': r.cfg.method.name, 'world_size': r.world, 'device': device_name(r.device),
-            'torch': torch.__version__, 'python': platform.python_version(), 'data': r.data}
+            'precision': r.precision, 'torch': torch.__version__, 'python': platform.python_version(), 'data': r.data}
     if r.main:
         atomic_save(r.method.backbone.state_dict(), r.run_dir/'backbone.pt')
         done['files'] = {p.name: file_digest(p) for p in (r.run_dir/'backbone.pt', ck_path) if p.exists()}
@@ -339,7 +360,7 @@ def _train_epoch(r: TrainRun, epoch: int, log, progress: bool, log_every: int) -
         batch = next(it); t1 = time.time()
         lr = r.opt.param_groups[0]['lr']
         out = train_step(r.model, batch, r.aug, r.opt, r.sched, r.scaler, t.clip_grad, r.amp, r.device,
-                         f'epoch {epoch + 1}, step {i + 1} (global step {step}) of {r.run_dir}', r.world)
+                         f'epoch {epoch + 1}, step {i + 1} (global step {step}) of {r.run_dir}', r.world, r.amp_dtype)
         t2 = time.time(); data_s += t1 - t0; step_s += t2 - t1
         for k, v in out.items(): sums[k] = sums.get(k, 0.) + torch.as_tensor(v, device=r.device).detach().float()
         if log is not None and ((i + 1) % log_every == 0 or i + 1 == spe):

@@ -128,3 +128,90 @@ def test_cuda_matches_cpu():
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-3)
     t = TestTransform(32, ten_crop=True)(x.cuda())
     assert t.device.type == 'cuda' and torch.allclose(t.cpu(), TestTransform(32, ten_crop=True)(x), atol=1e-5)
+
+# --- the augmentation as it was before its ops were rewritten for speed (grouped-convolution blur, unfused colour ops):
+# a frozen reference that the current ops must reproduce in distribution (and, given the same draw, clip by clip)
+import torch.nn.functional as F
+from s2vc_repro.augment import resized_crop, to_float
+from scipy import stats
+
+def _ref_gray(x):
+    r, g, b = x.unbind(1)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
+
+def _ref_brightness(x, f): return (x * f.view(-1, 1, 1, 1, 1)).clamp_(0, 1)
+def _ref_contrast(x, f):
+    f = f.view(-1, 1, 1, 1, 1); m = _ref_gray(x).mean((1, 2, 3, 4), keepdim=True)
+    return (f * x + (1 - f) * m).clamp_(0, 1)
+def _ref_saturation(x, f):
+    f = f.view(-1, 1, 1, 1, 1)
+    return (f * x + (1 - f) * _ref_gray(x)).clamp_(0, 1)
+def _ref_hue(x, f):
+    r, g, b = x.split(1, 1)
+    maxc = x.amax(1, keepdim=True); d = maxc - x.amin(1, keepdim=True); dc = d.clamp(min=1e-12)
+    h = torch.where(r == maxc, (g - b) / dc, torch.where(g == maxc, (b - r) / dc + 2, (r - g) / dc + 4))
+    h = h / 6 + f.view(-1, 1, 1, 1, 1)
+    k = torch.tensor([5., 3., 1.]).view(1, 3, 1, 1, 1) + 6 * h
+    k = k - 6 * torch.floor(k / 6)
+    return (maxc - d * torch.minimum(k, 4 - k).clamp_(0, 1)).clamp_(0, 1)
+def _ref_blur(x, sigma):
+    B, C, T, H, W = x.shape
+    k = max(3, int(0.1 * min(H, W)) // 2 * 2 + 1); p = k // 2
+    r = torch.arange(k, dtype=x.dtype) - p
+    ker = torch.exp(-0.5 * (r / sigma.view(B, 1).clamp(min=1e-6)) ** 2)
+    ker = (ker / ker.sum(1, keepdim=True)).repeat_interleave(C * T, 0)
+    y = x.reshape(1, B * C * T, H, W)
+    y = F.conv2d(F.pad(y, (p, p, 0, 0), mode='reflect'), ker.view(-1, 1, 1, k), groups=B * C * T)
+    y = F.conv2d(F.pad(y, (0, 0, p, p), mode='reflect'), ker.view(-1, 1, k, 1), groups=B * C * T)
+    return y.view(B, C, T, H, W)
+
+def _ref_apply(aug, x, p):
+    "The former `ClipAugment.apply`, op for op."
+    x = resized_crop(to_float(x), p['boxes'], aug.size, p['flip'])
+    ops = (_ref_brightness, _ref_contrast, _ref_saturation, _ref_hue)
+    for pos in range(4):
+        for k, op in enumerate(ops):
+            if aug.aug.jitter[k] == 0: continue
+            idx = (p['jitter'] & (p['order'][:, pos] == k)).nonzero()[:, 0]
+            if len(idx): x[idx] = op(x[idx], p['factors'][idx, k])
+    idx = p['gray'].nonzero()[:, 0]
+    if len(idx): x[idx] = _ref_gray(x[idx]).expand(-1, 3, -1, -1, -1)
+    idx = p['blur'].nonzero()[:, 0]
+    if len(idx): x[idx] = _ref_blur(x[idx], p['sigma'][idx])
+    return normalize(x, aug.aug.mean, aug.aug.std) if aug.do_norm else x
+
+@pytest.mark.parametrize('cfg,size,insize', [(AUG, 32, 32), (FULL, 32, 40), (replace(FULL, blur_p=1.0), 112, 128)])
+def test_views_match_the_former_augmentation(cfg, size, insize):
+    "Same draw, same views: the rewritten ops give the former views clip by clip, so their statistics agree."
+    n = 64 if size == 112 else 256
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(0, 256, (n, 3, 4, insize, insize), generator=g, dtype=torch.uint8)
+    x[: n // 2] = (x[: n // 2].float() * torch.rand(n // 2, 3, 1, 1, 1, generator=g)).to(torch.uint8)  # coloured clips, not only grey noise
+    aug = ClipAugment(cfg, size, seed=12)
+    p = aug.sample(n, insize, insize)
+    new, old = aug.apply(x, p), _ref_apply(aug, x, p)
+    assert (new - old).abs().max() < 1e-4
+    for y in (new, old): assert torch.isfinite(y).all()
+    m_new, m_old = new.mean((0, 2, 3, 4)), old.mean((0, 2, 3, 4))
+    s_new, s_old = new.std((0, 2, 3, 4)), old.std((0, 2, 3, 4))
+    assert torch.allclose(m_new, m_old, atol=1e-4) and torch.allclose(s_new, s_old, atol=1e-4), (m_new, m_old, s_new, s_old)
+    # under independent draws (fixed seeds) the per-clip channel means and stds of the two pipelines have one law (KS test)
+    a, b = aug(x, torch.Generator().manual_seed(5)), _ref_apply(aug, x, aug.sample(n, insize, insize, torch.Generator().manual_seed(6)))
+    for c in range(3):
+        assert stats.ks_2samp(a[:, c].mean((1, 2, 3)).numpy(), b[:, c].mean((1, 2, 3)).numpy()).pvalue > 1e-3
+        assert stats.ks_2samp(a[:, c].std((1, 2, 3)).numpy(), b[:, c].std((1, 2, 3)).numpy()).pvalue > 1e-3
+
+def test_parameter_distributions():
+    "Each op's parameters follow the configured law (uniform ranges, probabilities, a uniformly random order)."
+    n, aug = 20000, ClipAugment(FULL, 32, seed=13)
+    p = aug.sample(n, 40, 40)
+    (b, c, s, h), a = FULL.jitter, FULL
+    for k, (lo, hi) in enumerate([(1 - b, 1 + b), (1 - c, 1 + c), (1 - s, 1 + s), (-h, h)]):
+        assert stats.kstest(p['factors'][:, k].numpy(), stats.uniform(lo, hi - lo).cdf).pvalue > 1e-3
+    assert stats.kstest(p['sigma'].numpy(), stats.uniform(a.blur_sigma[0], a.blur_sigma[1] - a.blur_sigma[0]).cdf).pvalue > 1e-3
+    for key, prob in (('flip', a.hflip_p), ('jitter', a.jitter_p), ('gray', a.gray_p), ('blur', a.blur_p)):
+        assert stats.binomtest(int(p[key].sum()), n, prob).pvalue > 1e-3, key
+    first = torch.bincount(p['order'][:, 0], minlength=4).numpy()
+    assert stats.chisquare(first).pvalue > 1e-3
+    area = (p['boxes'][:, 2] * p['boxes'][:, 3]).float() / (40 * 40)
+    assert area.min() >= a.crop_scale[0] - 0.05 and area.max() <= 1.0

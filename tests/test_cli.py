@@ -39,6 +39,8 @@ def test_config_show_yaml_and_hash():
     (['pretrain', '--method', 'simclr'], "invalid choice: 'simclr'"),
     (['config', 'show', '--profile', 'huge'], "invalid choice: 'huge'"),
     (['reproduce', '--only', 'xyz'], 'valid IDs'),
+    (['reproduce', '--jobs', '0'], "--jobs must be a whole number >= 1 or 'auto', got 0"),
+    (['reproduce', '--jobs', 'many'], "--jobs must be a whole number >= 1 or 'auto', got many"),
     (['site', '--profile', 'smoke', '--results', '/nonexistent-results'], 'run `s2vc-repro reproduce --profile smoke` first'),
     (['pretrain', '--data', 'x'], 'unrecognized arguments: --data'),  # no abbreviation: not --dataset-factory
     ([], 'COMMAND'),

@@ -21,7 +21,7 @@ def test_wheel_ships_the_facts(tmp_path):
     whl, = tmp_path.glob('s2vc_repro-*.whl')
     names = set(zipfile.ZipFile(whl).namelist())
     facts = sorted(p.name for p in papers.FACTS.iterdir() if p.suffix in ('.csv', '.yaml'))
-    assert facts == ['claims.yaml', 'inventory.csv', 'papers.csv', 'reported.csv', 'runs.yaml']
+    assert facts == ['claims.yaml', 'costs.csv', 'inventory.csv', 'papers.csv', 'reported.csv', 'runs.yaml']
     assert {f's2vc_repro/paper_facts/{f}' for f in facts} <= names
 
 def test_stand_in_maps_real_evaluation_sets_on_synthetic_data():

@@ -182,3 +182,25 @@ def test_reproduce_makes_the_plan_then_the_notebook_reads_it(tmp_path):
     assert p['to_make'] == 0 and p['complete'] == 5
     planned = {f for j in p['graph'] if j.kind == 'eval' for f in (Path(j.spec['run'])/'eval').glob(f"*-{j.spec['hash']}.json")}
     assert planned == set((tmp_path/'runs').glob('*/eval/*.json'))  # the notebook evaluated nothing that was not planned
+
+def test_local_auto_shares_the_cores_among_ready_jobs(tmp_path):
+    "`jobs='auto'` on 2 cores: a job that runs alone (the flow) gets both threads, two ready jobs one each and run at once; a failure stops what needs it."
+    import threading, types
+    from s2vc_repro.runs import TrainingFailed
+    J = lambda name, *deps: types.SimpleNamespace(name=name, kind='pretrain', deps=deps, dir=tmp_path/name)
+    flow = J('flow'); a, b = J('a', flow), J('b', flow); c = J('c', a, b)
+    store = types.SimpleNamespace(todo=lambda jobs: [flow, a, b, c], graph=lambda jobs: [flow, a, b, c], write_spec=lambda j: None,
+                                  echo=False, nproc=None, dataset=None)
+    ex = LocalExecutor('auto', gpus=[]); ex.cores = ex.jobs = 2
+    seen, lock, live = {}, threading.Lock(), set()
+    def launch(job, store, n, ids, threads=None):
+        with lock: live.add(job.name); seen[job.name] = (threads, set(live))
+        time.sleep(0.3)
+        with lock: live.discard(job.name)
+        if job.name == 'b': raise RuntimeError('b broke')
+    ex._launch = launch
+    res = ex.run([c], store)
+    assert seen['flow'][0] == 2 and seen['a'][0] == 1 and seen['b'][0] == 1, seen
+    assert {'a', 'b'} <= seen['a'][1] | seen['b'][1] and (seen['a'][1] == {'a', 'b'} or seen['b'][1] == {'a', 'b'})  # a and b overlapped
+    assert res['flow'] is None and res['a'] is None and 'b broke' in str(res['b'])
+    assert isinstance(res['c'], TrainingFailed) and 'c' not in seen

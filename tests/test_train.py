@@ -102,3 +102,29 @@ def test_nonfinite_loss_stops_with_clear_error(tmp_path):
 def test_too_small_dataset_is_named(tmp_path):
     with pytest.raises(ValueError, match='fewer than one batch'):
         train(_cfg(), tmp_path, dataset=RandomClips(2, 'pair', 8, 20), progress=False)
+
+def test_cpu_amp_is_bfloat16_where_the_cpu_has_it(tmp_path, monkeypatch):
+    "`train.cpu_amp`: the step's forward runs under bfloat16 autocast on a bfloat16 CPU, in float32 elsewhere; done.json says which."
+    import s2vc_repro.train as T
+    from s2vc_repro.methods.base import build_method
+    seen = []
+    class Probe(torch.nn.Module):  # records the autocast state the method's forward sees
+        def __init__(self, m): super().__init__(); self.module = m  # `train_step` finds the method as DDP's `module`
+        def forward(self, batch, aug):
+            seen.append((torch.is_autocast_enabled('cpu'), torch.get_autocast_dtype('cpu')))
+            return self.module(batch, aug)
+    for has, want in ((True, (True, torch.bfloat16)), (False, (False, None))):
+        monkeypatch.setattr(T, 'cpu_bf16_supported', lambda has=has: has)
+        cfg = _cfg(**{'train.epochs': 1, 'train.cpu_amp': True})
+        res = train(cfg, tmp_path/f'run-{has}', dataset=lambda c, m: RandomClips(8, m, c.data.frames, 20), progress=False)
+        assert res['precision'] == ('bfloat16 autocast (cpu, train.cpu_amp)' if has else
+                                    'float32 (train.cpu_amp is set, but this CPU has no bfloat16 instructions)')
+        assert json.loads((tmp_path/f'run-{has}'/'done.json').read_text())['precision'] == res['precision']
+        assert all(map(lambda v: torch.isfinite(torch.as_tensor(v)).all(), res['final'].values()))
+        r = T.setup_run(cfg, tmp_path/f'probe-{has}', dataset=RandomClips(8, 'pair', cfg.data.frames, 20))
+        seen.clear()
+        T.train_step(Probe(r.method), next(iter(r.loader)), r.aug, r.opt, amp=r.amp, amp_dtype=r.amp_dtype, device=r.device)
+        assert seen[0][0] == want[0] and (not want[0] or seen[0][1] == want[1])
+    assert cfg.hash != _cfg(**{'train.epochs': 1}).hash  # the setting counts in the config hash once on
+    assert train(_cfg(**{'train.epochs': 1}), tmp_path/'off', dataset=lambda c, m: RandomClips(8, m, c.data.frames, 20),
+                 progress=False)['precision'] == 'float32'
