@@ -17,8 +17,8 @@ __all__ = ['KINETICS_MEAN', 'KINETICS_STD', 'WRAPPERS', 'PREFIXES', 'CARD_SPLITS
            'LoadError', 'InputSpec', 'pooled', 'weights_digest', 'FeatureModel', 'unwrap_state_dict', 'load_matching',
            'torchvision_archs', 'torchvision_spec', 'torchvision_model', 'run_model', 'store_run', 'is_torchscript',
            'torchscript_model', 'callable_model', 'HFVideo', 'hf_model', 'load_model', 'testbed_config', 'render_split',
-           'card_features', 'probe_rows', 'headline', 'reading', 'real_status', 'card_markdown', 'write_card',
-           'check_input', 'report_card', 'card_folder', 'results_folder', 'index_cards']
+           'card_features', 'one_thread', 'probe_rows', 'headline', 'reading', 'real_status', 'card_markdown',
+           'write_card', 'check_input', 'report_card', 'card_folder', 'results_folder', 'index_cards']
 
 # %% ../nbs/15_card.ipynb #9543158f
 KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)  # torchvision's video recipe
@@ -399,10 +399,18 @@ def card_features(fm: FeatureModel, # the model
 PROBE = dict(epochs=30, lr=1e-2, batch_size=64)  # the linear probe of the mini profile's evaluation
 METRICS = ('standard', 'aligned', 'conflicting', 'static', 'shuffled', 'scene_share', 'motion_share')  # a card's columns
 
+class one_thread:
+    "A block run with one torch thread: the probes' tiny ops are slower on two threads of a busy CPU (restored afterwards)."
+    def __enter__(self): self.n = torch.get_num_threads(); torch.set_num_threads(1)
+    def __exit__(self, *exc): torch.set_num_threads(self.n)
+
 def probe_rows(feats: dict, # `card_features` output
                seeds=(0, 1, 2), # probe seeds
                device=None) -> tuple:
     "(metrics per seed {metric: [value per seed]}, per-video hits {'scene'|'motion': (seeds, conflicting videos) bool})."
+    with one_thread(): return _probe_rows(feats, seeds, device)
+
+def _probe_rows(feats, seeds, device):
     from s2vc_repro.evaluate import linear_probe, predict, bias_metrics
     tr, n_classes = feats['train'], 8
     rows = [r for s in CARD_SPLITS[1:] for r in feats[s]['rows']]
