@@ -13,12 +13,13 @@ from torch import nn
 from .records import atomic_write, atomic_save, file_digest, replacing
 
 # %% auto #0
-__all__ = ['KINETICS_MEAN', 'KINETICS_STD', 'WRAPPERS', 'PREFIXES', 'CARD_SPLITS', 'PROBE', 'METRICS', 'REAL', 'LABELS',
-           'LoadError', 'InputSpec', 'pooled', 'weights_digest', 'FeatureModel', 'unwrap_state_dict', 'load_matching',
-           'torchvision_archs', 'torchvision_spec', 'torchvision_model', 'run_model', 'store_run', 'is_torchscript',
-           'torchscript_model', 'callable_model', 'HFVideo', 'hf_model', 'load_model', 'testbed_config', 'render_split',
-           'card_features', 'one_thread', 'probe_rows', 'headline', 'reading', 'real_status', 'card_markdown',
-           'write_card', 'check_input', 'report_card', 'card_folder', 'results_folder', 'index_cards']
+__all__ = ['KINETICS_MEAN', 'KINETICS_STD', 'WRAPPERS', 'PREFIXES', 'CARD_SPLITS', 'PROBE', 'METRICS', 'REAL', 'REAL_KINDS',
+           'LABELS', 'LoadError', 'InputSpec', 'pooled', 'weights_digest', 'FeatureModel', 'unwrap_state_dict',
+           'load_matching', 'torchvision_archs', 'torchvision_spec', 'torchvision_model', 'run_model', 'store_run',
+           'is_torchscript', 'torchscript_model', 'callable_model', 'HFVideo', 'hf_model', 'load_model',
+           'testbed_config', 'render_split', 'card_features', 'one_thread', 'probe_rows', 'headline', 'reading',
+           'real_status', 'real_probes', 'real_reading', 'card_markdown', 'write_card', 'check_input', 'report_card',
+           'card_folder', 'results_folder', 'index_cards']
 
 # %% ../nbs/15_card.ipynb #9543158f
 KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)  # torchvision's video recipe
@@ -497,12 +498,59 @@ def real_status(root='data', # the data root of `s2vc-repro data prepare`
             out[n] = dict(status='not prepared', command=f's2vc-repro data prepare {n} --root {root}', why=(str(e).splitlines() or [''])[0][:200])
     return out
 
-# %% ../nbs/15_card.ipynb #08a92b13
-LABELS = dict(standard='standard', aligned='aligned', conflicting='conflicting', static='static', shuffled='shuffled', scene_share='scene share', motion_share='motion share')
+# %% ../nbs/15_card.ipynb #cc1d0e6f
+REAL_KINDS = ('full', 'static', 'shuffled')  # inputs of the real-data probes
 
 def _summary(per: dict) -> dict:
     "metric -> {'mean', 'std', 'per_seed'}."
     return {k: dict(mean=float(np.mean(v)), std=float(np.std(v, ddof=1)) if len(v) > 1 else float('nan'), per_seed=[float(x) for x in v]) for k, v in per.items()}
+
+def real_probes(fm: FeatureModel, # the model
+                root='data', # the data root
+                names=REAL, seeds=(0, 1, 2),
+                clips: int = 2, # uniform clips averaged per video
+                stride: int = 2, # frame stride of a clip (the papers' 16 frames at stride 2)
+                cache=None, batch_size: int = 32, device=None, progress: bool = False) -> dict:
+    "name -> `real_status` entry, with the probes' accuracies per seed and the per-class gain when the dataset is prepared."
+    from functools import partial
+    from s2vc_repro.augment import TestTransform
+    from s2vc_repro.config import get_config
+    from s2vc_repro.data.datasets import build_dataset, data_identity
+    from s2vc_repro.evaluate import extract_features, linear_probe, class_accuracy, MapClips, _static_item, _shuffled_item
+    out, sp = real_status(root, names), fm.spec
+    tf = TestTransform(sp.size, mean=sp.mean, std=sp.std)
+    cfg = get_config('mini', {'data.root': str(root), 'data.frames': sp.frames, 'data.stride': stride, 'data.size': sp.size,
+                              'data.resize': round(sp.size * 8 / 7), 'data.cache': False, 'data.workers': 0, 'eval.test_clips': clips})
+    wrap = dict(full=None, static=_static_item, shuffled=partial(_shuffled_item, seed=0))
+    for n, st in out.items():
+        if st['status'] != 'prepared': continue
+        ident = {s: data_identity(root, n, s) for s in ('train', 'test')}
+        folder = Path(cache)/_key(weights_digest(fm), asdict(sp) | {'source': None})/f"{n}-{_key(ident, clips, stride)}" if cache is not None else None
+        feats = {}
+        for kind in REAL_KINDS:
+            for s in ('train', 'test'):
+                f = folder/f'{kind}-{s}.pt' if folder is not None else None
+                if f is not None and f.is_file(): feats[kind, s] = torch.load(f, weights_only=False); continue
+                ds = build_dataset(cfg, s, 'uniform', n)
+                X, y = extract_features(fm, MapClips(ds, wrap[kind]) if wrap[kind] else ds, batch_size, device, tf, progress=progress)
+                feats[kind, s] = dict(X=X, y=y, classes=list(getattr(ds, 'classes', []) or []))
+                if f is not None: atomic_save(feats[kind, s], f)
+        names_ = feats['full', 'train']['classes']
+        k = len(names_) or int(max(feats['full', 'train']['y'].max(), feats['full', 'test']['y'].max())) + 1
+        rows, per_class = {}, {}
+        with one_thread():
+            for kind in REAL_KINDS:
+                tr, te = feats[kind, 'train'], feats[kind, 'test']
+                res = [linear_probe(tr['X'], tr['y'], te['X'], te['y'], n_classes=k, seed=int(sd), device=device, **PROBE) for sd in seeds]
+                rows[kind] = _summary({'top1': [r['acc'] for r in res]})['top1']
+                per_class[kind] = np.nanmean([class_accuracy(r['preds'], te['y'].numpy(), k) for r in res], 0)
+        gain = per_class['full'] - per_class['static']
+        st.update(status='probed', identity=ident, clips=clips, stride=stride, rows=rows,
+                  per_class=dict(classes=names_ or [str(c) for c in range(k)], full=per_class['full'].tolist(), static=per_class['static'].tolist(), gain=gain.tolist()))
+    return out
+
+# %% ../nbs/15_card.ipynb #e909fbd9
+LABELS = dict(standard='standard', aligned='aligned', conflicting='conflicting', static='static', shuffled='shuffled', scene_share='scene share', motion_share='motion share')
 
 def _bars(card: dict, path: Path):
     "Grouped bars of every metric, model against reference, with the std over probe seeds."
@@ -518,6 +566,31 @@ def _bars(card: dict, path: Path):
     ax.legend(fontsize=8, frameon=False); fig.tight_layout()
     with replacing(path) as f: fig.savefig(f, format='png', dpi=110)
     plt.close(fig)
+
+def _gain_plot(name: str, real: dict, path: Path):
+    "Per-class gain (points) of whole clips over the static frame, sorted."
+    import matplotlib; matplotlib.use('Agg', force=False)
+    import matplotlib.pyplot as plt
+    pc = real['per_class']; order = np.argsort(pc['gain'])[::-1]
+    fig, ax = plt.subplots(figsize=(max(4, 0.12 * len(order) + 2), 3))
+    ax.bar(range(len(order)), [100 * pc['gain'][i] for i in order], color=['tab:blue' if pc['gain'][i] >= 0 else 'tab:red' for i in order])
+    if len(order) <= 30: ax.set_xticks(range(len(order)), [pc['classes'][i] for i in order], rotation=90, fontsize=7)
+    ax.set_ylabel('full - static (points)'); ax.set_title(f'{name}: per-class gain of whole clips over the static frame', fontsize=9)
+    fig.tight_layout()
+    with replacing(path) as f: fig.savefig(f, format='png', dpi=110)
+    plt.close(fig)
+
+def real_reading(real: dict) -> list:
+    "A sentence per probed real dataset: what the static frame keeps, and the classes that gain most from the clip."
+    out = []
+    for n, s in real.items():
+        if s['status'] != 'probed': continue
+        f, st, pc = s['rows']['full']['mean'], s['rows']['static']['mean'], s['per_class']
+        top = [pc['classes'][i] for i in np.argsort(pc['gain'])[::-1][:3] if pc['gain'][i] > 0]
+        keep = f'{100 * st / f:.0f}% of' if f > 0 else 'all of'
+        out.append(f"On {n} the static frame gives {_pct(st)} against {_pct(f)} for whole clips ({keep} it)"
+                   + (f"; the classes that gain most from the whole clip are {', '.join(top)}." if top else "; no class gains from the whole clip."))
+    return out
 
 def _fmt_row(r: dict) -> str:
     return ' | '.join(f"{100 * r[m]['mean']:.1f} ± {100 * np.nan_to_num(r[m]['std']):.1f}" for m in METRICS)
@@ -535,9 +608,15 @@ def card_markdown(card: dict) -> str:
     if card.get('reference'): lines.append(f"| {card['reference']['name']} | {_fmt_row(card['rows']['reference'])} |")
     lines += ['', f"Cells: % of videos, mean ± std over probe seeds {', '.join(map(str, card['probe']['seeds']))}. Chance: {_pct(tb['chance'])}.", '',
               '![splits](card.png)', '', '## Real datasets', '']
+    probed = {n: s for n, s in card['real'].items() if s['status'] == 'probed'}
+    if probed:
+        lines += ['| dataset | ' + ' | '.join(REAL_KINDS) + ' | videos (train / test) |', '|---' * (len(REAL_KINDS) + 2) + '|']
+        lines += [f"| {n} | " + ' | '.join(f"{100 * s['rows'][k]['mean']:.1f} ± {100 * np.nan_to_num(s['rows'][k]['std']):.1f}" for k in REAL_KINDS)
+                  + f" | {s['videos']['train']} / {s['videos']['test']} |" for n, s in probed.items()]
+        lines += ['', 'Linear probes trained and tested on whole clips, on the middle frame repeated, and on shuffled frames (top-1 %, mean ± std over the probe seeds).', '']
+        lines += [f'![per-class gain of whole clips over the static frame on {n}](card-{n}-gain.png)' for n in probed] + ['']
     for n, s in card['real'].items():
-        lines.append(f"- {n}: " + (f"prepared ({s['videos']['train']} train / {s['videos']['test']} test videos); its probes are not part of this card yet"
-                                     if s['status'] == 'prepared' else f"not prepared: `{s['command']}`"))
+        if s['status'] == 'not prepared': lines.append(f"- {n}: not prepared: `{s['command']}`")
     lines += ['', '## Provenance', '',
               f"- model: {mdl['kind']} {mdl.get('arch', '')}, {mdl['params']:,} parameters, {mdl['feat_dim']}-d features",
               f"- checkpoint: {mdl.get('file', '-')} (sha256 {mdl.get('sha256') or '-'})", f"- weights digest: {mdl['weights_digest']}",
@@ -554,13 +633,15 @@ def write_card(card: dict, out) -> Path:
     out = Path(out)
     atomic_write(out/'card.json', json.dumps(card, indent=1, default=str) + '\n')
     _bars(card, out/'card.png')
+    for n, s in card['real'].items():
+        if s['status'] == 'probed': _gain_plot(n, s, out/f'card-{n}-gain.png')
     md = card_markdown(card)
     atomic_write(out/'card.md', md)
     atomic_write(out/'card.html', markdown_page(md, f"card: {card['model']['name']}"))
     if (res := results_folder(out)) is not None: index_cards(res)
     return out/'card.md'
 
-# %% ../nbs/15_card.ipynb #bbf31934
+# %% ../nbs/15_card.ipynb #365382f1
 def _describe(fm: FeatureModel, feat_dim: int) -> dict:
     return dict(name=fm.name, **{k: v for k, v in fm.info.items()}, params=sum(p.numel() for p in fm.parameters()), feat_dim=int(feat_dim), weights_digest=weights_digest(fm))
 
@@ -614,13 +695,14 @@ def report_card(model, # a checkpoint: anything `load_model` takes
     else: card['reference'] = None
     card['headline'] = headline(hits, ref_hits)
     card['reading'] = reading(fm.name, dict(model=per), card['headline'], card['reference']['name'] if ref is not None else None)
-    card['real'] = real_status(data_root)
+    card['real'] = real_probes(fm, data_root, seeds=seeds, cache=cache, batch_size=batch_size, device=device, progress=progress)
+    card['reading'] += real_reading(card['real'])
     card['provenance'] = dict(versions=package_versions(('s2vc_repro', 'torch', 'torchvision', 'numpy', 'scipy', 'transformers')), git_commit=git_commit(),
                               device=device_name(device), wall_s=time.time() - t0, written_utc=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
     if out is not None: write_card(card, out)
     return card
 
-# %% ../nbs/15_card.ipynb #1cf264ab
+# %% ../nbs/15_card.ipynb #19f346f1
 def card_folder(checkpoint, root='cards') -> Path:
     "The default folder of `checkpoint`'s card: `root/<its file or folder name>`."
     s = str(checkpoint).rstrip('/')

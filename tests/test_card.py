@@ -141,3 +141,22 @@ def test_transformers_videomae_folder(tmp_path, one_thread):
     card = report_card(tmp_path/'videomae', tmp_path/'card', data_root=tmp_path, **SMALL)
     j = _check_card(tmp_path/'card', card, 4, 32)
     assert j['model']['kind'] == 'transformers' and j['model']['feat_dim'] == 32 and 'config.json' in j['input']['source']
+
+
+def test_real_dataset_probes_when_prepared(tmp_path, one_thread):
+    "A prepared UCF101-style folder is probed (whole clips, static frame, shuffled frames, per-class gain); HMDB51 absent is reported with its command."
+    from s2vc_repro.config import SynthCfg
+    from s2vc_repro.data.synthetic import write_benchmark
+    write_benchmark(tmp_path, SynthCfg(n_train=16, n_test=8, frames=12, size=32), workers=0, variants=('ucf',), progress=False)
+    (tmp_path/'synth-ucf').rename(tmp_path/'ucf101')  # the UCF101 layout: classInd, trainlist01 / testlist01, videos/<class>/
+    _write_tiny(tmp_path/'tiny.py')
+    card = report_card(f'{tmp_path}/tiny.py:net', tmp_path/'card', reference=False, data_root=tmp_path, **SMALL)
+    u, h = card['real']['ucf101'], card['real']['hmdb51']
+    assert u['status'] == 'probed' and u['videos'] == {'train': 16, 'test': 8} and len(u['identity']['train']['digest']) == 16
+    assert all(len(u['rows'][k]['per_seed']) == 3 for k in ('full', 'static', 'shuffled'))
+    pc = u['per_class']
+    assert len(pc['classes']) == 8 and pc['gain'] == pytest.approx([f - s for f, s in zip(pc['full'], pc['static'])], nan_ok=True)
+    assert h == {**h, 'status': 'not prepared', 'command': f's2vc-repro data prepare hmdb51 --root {tmp_path}'}
+    md = (tmp_path/'card'/'card.md').read_text()
+    assert '| ucf101 | ' in md and '(card-ucf101-gain.png)' in md and (tmp_path/'card'/'card-ucf101-gain.png').is_file()
+    assert any(s.startswith('On ucf101 the static frame gives') for s in card['reading']) and f'hmdb51: not prepared: `{h["command"]}`' in md
