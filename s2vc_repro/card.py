@@ -456,7 +456,9 @@ def headline(hits: dict, # `probe_rows` hits of the model
 # %% ../nbs/15_card.ipynb #40745e0b
 def _pct(x) -> str: return f'{100 * x:.1f}%'
 
-def reading(name: str, rows: dict, head: dict, ref_name: str | None = None, chance: float = 0.125) -> list:
+def reading(name: str, rows: dict, head: dict, ref_name: str | None = None, chance: float = 0.125,
+            same_weights: bool = False, # the model is its reference (same weights digest)
+           ) -> list:
     "Two or three sentences that read a card's numbers."
     m = {k: float(np.mean(v)) for k, v in rows['model'].items()}
     sc, mo = head['scene_share'], head['motion_share']
@@ -466,7 +468,8 @@ def reading(name: str, rows: dict, head: dict, ref_name: str | None = None, chan
            f"so it follows {lean} more often; a guess would name the scene's classes {_pct(m['scene_chance'])} of the time."]
     if 'difference' in sc and ref_name:
         d, (lo, hi) = sc['difference'], sc['difference_ci95']
-        if lo > 0 or hi < 0:
+        if same_weights: out.append(f"Its weights are those of {ref_name}: it is that random-init network, so the two rows agree by construction.")
+        elif lo > 0 or hi < 0:
             out.append(f"That is {abs(100 * d):.1f} points {'more' if d > 0 else 'less'} scene reliance than {ref_name} ({_pct(sc['reference'])}), "
                        f"a difference whose 95% interval ({100 * lo:+.1f} to {100 * hi:+.1f} points) excludes zero.")
         else:
@@ -694,7 +697,9 @@ def report_card(model, # a checkpoint: anything `load_model` takes
         card['rows']['reference'] = _summary(rper)
     else: card['reference'] = None
     card['headline'] = headline(hits, ref_hits)
-    card['reading'] = reading(fm.name, dict(model=per), card['headline'], card['reference']['name'] if ref is not None else None)
+    same = ref is not None and card['reference']['weights_digest'] == card['model']['weights_digest']
+    if ref is not None: card['reference']['same_weights'] = same
+    card['reading'] = reading(fm.name, dict(model=per), card['headline'], card['reference']['name'] if ref is not None else None, same_weights=same)
     card['real'] = real_probes(fm, data_root, seeds=seeds, cache=cache, batch_size=batch_size, device=device, progress=progress)
     card['reading'] += real_reading(card['real'])
     card['provenance'] = dict(versions=package_versions(('s2vc_repro', 'torch', 'torchvision', 'numpy', 'scipy', 'transformers')), git_commit=git_commit(),
