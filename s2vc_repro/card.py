@@ -388,7 +388,7 @@ def card_features(fm: FeatureModel, # the model
     for s in CARD_SPLITS:
         f = folder/f'{s}.pt' if folder is not None else None
         if f is not None and f.is_file():
-            out[s] = torch.load(f, weights_only=False); continue
+            out[s] = torch.load(f, weights_only=True); continue
         if s not in rendered: rendered[s] = render_split(cfg, s, stride)
         items, rows, digest = rendered[s]
         X, y = extract_features(fm, items, batch_size=batch_size, device=device, transform=tf, progress=progress)
@@ -533,7 +533,7 @@ def real_probes(fm: FeatureModel, # the model
         for kind in REAL_KINDS:
             for s in ('train', 'test'):
                 f = folder/f'{kind}-{s}.pt' if folder is not None else None
-                if f is not None and f.is_file(): feats[kind, s] = torch.load(f, weights_only=False); continue
+                if f is not None and f.is_file(): feats[kind, s] = torch.load(f, weights_only=True); continue
                 ds = build_dataset(cfg, s, 'uniform', n)
                 X, y = extract_features(fm, MapClips(ds, wrap[kind]) if wrap[kind] else ds, batch_size, device, tf, progress=progress)
                 feats[kind, s] = dict(X=X, y=y, classes=list(getattr(ds, 'classes', []) or []))
