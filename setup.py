@@ -24,6 +24,7 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
+hf_requirements = (cfg.get('hf_requirements') or '').split()  # optional: Hugging Face video models for `s2vc-repro card`
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -38,7 +39,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = {cfg['lib_name']: ['paper_facts/*.csv', 'paper_facts/*.yaml']},  # the paper facts (s2vc_repro.papers)
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements },
+    extras_require={ 'dev': dev_requirements, 'hf': hf_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['UsageError', 'parse_sets', 'cmd_config_show', 'cmd_data_synth', 'cmd_pretrain', 'cmd_evaluate', 'cmd_reproduce',
-           'cmd_site', 'cmd_data_prepare', 'build_parser', 'is_reported', 'main']
+           'cmd_site', 'cmd_card', 'cmd_data_prepare', 'build_parser', 'is_reported', 'main']
 
 # %% ../nbs/13_cli.ipynb #e72b1e8b
 class UsageError(ValueError):
@@ -107,6 +107,42 @@ def cmd_site(args) -> int:
     out = Path(args.results)/args.profile
     if not (out/'index.md').exists(): raise UsageError(f"{out/'index.md'} does not exist: run `s2vc-repro reproduce --profile {args.profile}` first")
     print(build_site(out, args.out))
+    return 0
+
+# %% ../nbs/13_cli.ipynb #5c4d0a31
+def _add_card(sub):
+    "The `card` command's parser."
+    p = sub.add_parser('card', help="scene-bias report card of any video checkpoint (Markdown, HTML, JSON)",
+                       description='Probe a checkpoint on the synthetic testbed at its own input size beside a random-init network of the same '
+                                   'architecture; write card.md, card.html, card.png and card.json into --out.')
+    p.add_argument('checkpoint', help='a run folder of the store, a state-dict file (with --model), a TorchScript file, module:function, '
+                                      'a transformers model folder, or a method name (its run at --profile in --runs)')
+    p.add_argument('--model', metavar='ARCH', help='torchvision video architecture of a state-dict file (r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s, swin3d_t, ...)')
+    p.add_argument('--frames', type=int, help="clip length (default: the model's own)")
+    p.add_argument('--size', type=int, help="frame side (default: the model's own)")
+    p.add_argument('--mean', type=float, nargs=3, metavar='X', help="normalisation mean R G B (default: the model's own)")
+    p.add_argument('--std', type=float, nargs=3, metavar='X', help="normalisation std R G B (default: the model's own)")
+    p.add_argument('--out', metavar='DIR', help='folder of the card (default: cards/<checkpoint name>)')
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2], metavar='S', help='linear-probe seeds (default: 0 1 2)')
+    p.add_argument('--videos', type=int, default=800, metavar='N', help='testbed training videos (default: 800)')
+    p.add_argument('--test-videos', type=int, default=200, metavar='N', help='testbed videos of each evaluation split (default: 200)')
+    p.add_argument('--no-reference', action='store_true', help='leave out the random-init reference row')
+    p.add_argument('--data', default='data', metavar='DIR', help='root of the real datasets, reported as prepared or not (default: data)')
+    p.add_argument('--cache', metavar='DIR', help='feature cache (default: OUT/.features)')
+    p.add_argument('--runs', default='runs', metavar='DIR', help='run store of a method name (default: runs)')
+    p.add_argument('--profile', default='mini', help='profile of a method name (default: mini)')
+    p.add_argument('--device', help='torch device (default: cuda if available)')
+    p.set_defaults(func=cmd_card)
+
+def cmd_card(args) -> int:
+    "Write the scene-bias card of a checkpoint; print the card's path and its headline."
+    from s2vc_repro.card import report_card, card_folder
+    out = Path(args.out) if args.out else card_folder(args.checkpoint)
+    card = report_card(args.checkpoint, out, arch=args.model, frames=args.frames, size=args.size, mean=args.mean, std=args.std,
+                       seeds=tuple(args.seeds), n_train=args.videos, n_test=args.test_videos, reference=not args.no_reference,
+                       data_root=args.data, cache=args.cache, runs=args.runs, profile=args.profile, device=args.device)
+    print(out/'card.md')
+    print(card['reading'][0])
     return 0
 
 # %% ../nbs/13_cli.ipynb #7c3e9b14
@@ -246,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--results', default='results', metavar='DIR', help='results root (default: results)')
     p.add_argument('--out', metavar='DIR', help='where the site goes (default: RESULTS/<profile>/site)')
     p.set_defaults(func=cmd_site)
+    _add_card(sub)
 
     cfg = sub.add_parser('config', help='inspect configurations').add_subparsers(dest='config_command', metavar='ACTION', required=True)
     p = cfg.add_parser('show', help='print a config as YAML with its hash')

@@ -29,3 +29,22 @@ def test_readme_python_blocks_run(one_thread):
     assert ns['v'].shape == ns['s'].shape == ns['d'].shape == (1, 3, 15, 32, 32)              # DCLR
     assert torch.equal(ns['s'][:, :, 0], ns['s'][:, :, -1])                                   # s does not move
     assert torch.isfinite(ns['out']['loss']) and ns['net'].feat_dim > 0
+
+
+def test_readme_card_commands(tmp_path):
+    "The commands of 'Check your own checkpoint' run as written, the card on a smaller testbed (16 training videos, 8 per split)."
+    import os, subprocess
+    sec = README.read_text().split('## Check your own checkpoint', 1)[1].split('\n## ', 1)[0]
+    cmds = [l for l in re.search(r'```bash\n(.*?)```', sec, flags=re.S).group(1).splitlines() if l.strip()]
+    assert len(cmds) == 2 and cmds[1].startswith('s2vc-repro card ')
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(README.parent), os.environ.get('PYTHONPATH', '')])}
+    for c in cmds[:1] + [cmds[1] + ' --videos 16 --test-videos 8 --data no-data']:
+        r = subprocess.run(c, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           executable='/bin/bash' if os.path.exists('/bin/bash') else None)
+        assert r.returncode == 0, f'{c}\n{r.stderr[-2000:]}'
+    out = tmp_path/'cards'/'my_r3d'
+    assert {'card.md', 'card.html', 'card.json', 'card.png'} <= {p.name for p in out.iterdir()}
+    import json
+    j = json.loads((out/'card.json').read_text())
+    assert j['model']['arch'] == 'r3d_18' and (j['input']['frames'], j['input']['size']) == (8, 32) and j['reference'] is not None
+    assert r.stdout.splitlines()[0] == 'cards/my_r3d/card.md'
