@@ -82,7 +82,9 @@ def cmd_reproduce(args) -> int:
     from s2vc_repro import reproduce as R
     if args.list:
         found = {i: nb.path for nb in R.find_notebooks(args.notebooks) for i in nb.ids}
-        for i, a in R.ARTIFACTS.items(): print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
+        chosen = set(R.resolve_ids(args.only))  # --only selects, as for a run
+        for i in (i for i in R.ARTIFACTS if i in chosen):
+            a = R.ARTIFACTS[i]; print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
         return 0
     if args.jobs < 1: raise UsageError(f'--jobs must be >= 1, got {args.jobs}')
     if args.notebook_jobs < 1: raise UsageError(f'--notebook-jobs must be >= 1, got {args.notebook_jobs}')
@@ -259,14 +261,14 @@ def is_reported(e: BaseException) -> bool:
 def main(argv=None) -> int:
     "Entry point of the `s2vc-repro` command."
     from s2vc_repro.config import ConfigError
-    from s2vc_repro.reproduce import ArtifactError
+    from s2vc_repro.reproduce import ArtifactError, DataRootError
     ap = build_parser()
     args = ap.parse_args(argv)
     import os
     before = os.environ.get('S2VC_TRACEBACK')
     if args.traceback: os.environ['S2VC_TRACEBACK'] = '1'  # also the training subprocess shows its traceback
     try: return args.func(args)
-    except (ConfigError, ArtifactError, UsageError) as e:
+    except (ConfigError, ArtifactError, DataRootError, UsageError) as e:
         print(f'{ap.prog}: error: {e}', file=sys.stderr); return 2
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); return 1
