@@ -186,11 +186,14 @@ def write_evaluation(run_dir, # the pre-training run's folder
 def evaluate_job(ecfg: Config, # the evaluation's config
                  spec: dict, # run, protocols, kwargs, hash (an evaluation job's job.json)
                  fn=None, # `evaluate_backbone` replacement (None: `s2vc_repro.evaluate.evaluate_backbone`)
+                 progress: bool = False, # progress bars of the real evaluation (features, finetuning, retrieval): the live line reads them
                 ):
     "Evaluate the backbone of `spec['run']` and cache the metrics."
-    if fn is None: from s2vc_repro.evaluate import evaluate_backbone as fn
-    run, t0 = Path(spec['run']), time.time()
     kw = dict(spec['kwargs'])
+    if fn is None:
+        from s2vc_repro.evaluate import evaluate_backbone as fn
+        kw['progress'] = progress
+    run, t0 = Path(spec['run']), time.time()
     if kw.get('label_fraction') is not None: kw['subset_dir'] = run/'eval'  # the labelled videos, kept next to the results
     res = fn(ecfg, load_backbone(run), protocols=tuple(spec['protocols']), **kw)
     prov = {**provenance(ecfg), 'eval_hash': spec['hash'], 'wall_time': time.time() - t0, 'run': run.name}
@@ -221,7 +224,7 @@ def run_job(job_dir, # a job's folder (config.yaml, job.json)
             from s2vc_repro.flows import train_flow
             print(f"training flow {d.name} ({cfg.flow.steps} steps, {cfg.flow.size}x{cfg.flow.size})", flush=True)
             train_flow(cfg, d, progress=progress)
-        elif kind == 'eval': evaluate_job(cfg, spec)
+        elif kind == 'eval': evaluate_job(cfg, spec, progress=progress)
         elif nproc > 1: stream_process(train_command(d, nproc, dataset))
         else:
             from s2vc_repro.train import train
