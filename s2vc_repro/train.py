@@ -410,9 +410,9 @@ def main(argv=None):
         res = train(cfg, a.run_dir, resume=not a.restart, progress=not a.no_progress, dataset=a.dataset, log_every=a.log_every)
         if setup_distributed()[0] == 0: print(json.dumps(res))
     except Exception as e:  # an error the user can act on: one `error:` line, which the run store reports (traceback: S2VC_TRACEBACK=1)
-        from s2vc_repro.cli import is_reported
+        from s2vc_repro.errors import is_reported, error_line
         if os.environ.get('S2VC_TRACEBACK') or not is_reported(e): raise
-        print(f'error: {type(e).__name__}: {e}', file=sys.stderr, flush=True)
+        print(f'error: {error_line(e, a.run_dir, whole=True)}', file=sys.stderr, flush=True)
         sys.exit(1)
     finally:
         if dist.is_initialized(): dist.destroy_process_group()

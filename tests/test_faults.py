@@ -377,3 +377,90 @@ def test_list_honours_only(capsys):
     assert rc == 0 and [l.split()[0] for l in out.strip().splitlines()] == ['s2vc-tab1', 'dsm-tab2'], out
     rc, out = _main(['reproduce', '--only', 's2vc-tab9', '--list'], capsys)
     assert rc == 2 and "unknown artifact ID 's2vc-tab9'" in out, out
+
+# --- the last silent faults: each one line naming the problem and the fix ---------------------------------------
+
+def test_disk_full_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    "A checkpoint written to a full disk (/dev/full): torch's `unexpected pos` becomes one `DiskFull` line with the fix."
+    from s2vc_repro.config import to_yaml
+    from s2vc_repro.train import main as train_main
+    real = torch.save
+    monkeypatch.setattr(torch, 'save', lambda obj, f, *a, **k: real(obj, '/dev/full'))
+    (tmp_path/'run').mkdir(); (tmp_path/'run'/'config.yaml').write_text(to_yaml(get_config('smoke', {**TINY, 'train.epochs': 1})))
+    with pytest.raises(SystemExit) as e: train_main([str(tmp_path/'run'), '--no-progress', '--dataset', FACTORY])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and 'Traceback' not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"error: DiskFull: no space left on the device holding {tmp_path/'run'}") and 'run the same command again' in err, err
+
+def test_disk_full_at_the_cli_is_one_line(tmp_path, capsys, monkeypatch):
+    def full(*a, **k): raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(RunStore, 'pretrain', full)
+    rc, out = _main(['pretrain', '--profile', 'smoke', '--runs', str(tmp_path/'runs')], capsys)
+    assert rc == 1 and len(out.strip().splitlines()) == 1 and 'Traceback' not in out, out
+    assert out.startswith(f"s2vc-repro: error: DiskFull: no space left on the device holding {tmp_path/'runs'}") and 'df -h' in out, out
+
+def test_empty_split_file_names_the_file_and_the_fix(tmp_path, capsys):
+    s = _ucf(tmp_path, '')
+    rc, out = _train_main(tmp_path, capsys)
+    want = f"error: SplitFileError: {s/'trainlist01.txt'}: lists no videos (the file is empty); write it again with `s2vc-repro data prepare ucf101 --root {tmp_path}`"
+    assert rc == 1 and out.strip().splitlines()[0] == want, out
+
+def test_missing_dataset_names_the_fix_once(tmp_path, capsys):
+    "A dataset that is not there: the command that prepares it, said once (the training process's own line is not echoed again)."
+    rc, out = _main(['pretrain', *_ucf_args(tmp_path)], capsys)
+    assert rc == 1 and 'Traceback' not in out, out
+    assert f'write it with `s2vc-repro data prepare ucf101 --root {tmp_path}`' in out and out.count("split file 'classInd.txt' not found") == 1, out
+
+def test_runs_pointing_at_a_file(tmp_path, capsys):
+    (tmp_path/'runs').write_text('')
+    rc, out = _main(['pretrain', '--profile', 'smoke', '--runs', str(tmp_path/'runs')], capsys)
+    assert rc == 1 and len(out.strip().splitlines()) == 1, out
+    assert f"NotADirectoryError: run store {tmp_path/'runs'} is a file, not a folder" in out and '--runs' in out, out
+
+def test_data_prepare_jobs_must_be_positive(tmp_path, capsys):
+    rc, out = _main(['data', 'prepare', 'ucf101', '--root', str(tmp_path), '--jobs', '-1'], capsys)
+    assert rc == 2 and out.strip() == 's2vc-repro: error: --jobs must be >= 1 (parallel resize jobs), got -1', out
+    assert not list(tmp_path.iterdir())
+
+def test_failed_evaluation_job_is_an_evaluation_failure(trained, tmp_path, monkeypatch):
+    "An evaluation job whose process fails raises `EvaluationFailed` (not `TrainingFailed`)."
+    from s2vc_repro.errors import EvaluationFailed, TrainingFailed
+    from s2vc_repro.executors import LocalExecutor
+    store, cfg, d, _ = _copy(trained, tmp_path)
+    store.echo, store.executor = False, LocalExecutor(1, gpus=[], log=(said := []).append)
+    job = store.eval_job(cfg, ('nonsense-protocol',))
+    with pytest.raises(EvaluationFailed) as e: store.ensure([job])
+    assert not isinstance(e.value, TrainingFailed) and 'nonsense-protocol' in str(e.value), e.value
+
+def test_slurm_with_no_submission_stops_before_the_notebooks(tmp_path, monkeypatch):
+    "Every Slurm submission failed: reproduce stops in one line before any notebook, the results folder untouched."
+    from s2vc_repro import reproduce as R
+    from s2vc_repro.executors import SlurmExecutor
+    from s2vc_repro.errors import JobFailed
+    def no_sbatch(self, job, store, after): raise FileNotFoundError(2, 'No such file or directory', 'sbatch')
+    monkeypatch.setattr(SlurmExecutor, 'submit', no_sbatch)
+    store = RunStore(tmp_path/'runs', echo=False)
+    jobs = [store.job(get_config('smoke', {**TINY, 'method.name': m})) for m in ('moco', 'supervised')]
+    monkeypatch.setattr(R, 'plan', lambda *a, **k: dict(graph=jobs, to_make=2, runs=[]))
+    monkeypatch.setattr(R, 'plan_lines', lambda *a, **k: [])
+    monkeypatch.setattr(R, 'run_notebook', lambda *a, **k: pytest.fail('a notebook ran'))
+    make_notebook(tmp_path/'nbs'/'s2vc'/'s2vc-tab2.ipynb', ['x = 1'], PARAMS)
+    with pytest.raises(JobFailed, match=r"no job could be submitted to Slurm \(2 tried; the first: FileNotFoundError: .*sbatch.*check that `sbatch` works"):
+        R.reproduce('smoke', results=tmp_path/'res', notebooks=tmp_path/'nbs', runs=tmp_path/'runs', executor='slurm',
+                    slurm={'poll_s': 0.01}, log=lambda s: None, site=False, tutorials=False)
+    assert not (tmp_path/'res').exists()
+
+def test_repair_of_a_damaged_run_is_said_on_the_console(trained, tmp_path):
+    from s2vc_repro.executors import LocalExecutor
+    store, cfg, d, weights = _copy(trained, tmp_path)
+    (d/'backbone.pt').write_bytes(b'garbage')
+    store.echo, store.executor = False, LocalExecutor(1, gpus=[], log=(said := []).append)
+    store.pretrain(cfg)
+    line = next(l for l in said if d.name in l and 'repairing' in l)
+    assert f"{d/'backbone.pt'} does not match its checksum" in line and 'made again' in line, said
+
+def test_no_module_imports_the_cli():
+    src = Path(flows.__file__).parent
+    hits = [f'{f.name}: {l.strip()}' for f in src.rglob('*.py') if f.name != 'cli.py' for l in f.read_text().splitlines()
+            if re.search(r'from (s2vc_repro)?\.?cli import|import s2vc_repro\.cli', l)]
+    assert not hits, hits
