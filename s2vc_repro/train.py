@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
 from .config import Config, to_yaml, load_config
 from .methods.base import Method, build_method, to_device
 from .records import atomic_save, atomic_write, device_name, file_digest, move_aside

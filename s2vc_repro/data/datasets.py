@@ -242,7 +242,7 @@ def probe_records(records: list, # `VideoRecord`s
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:  # decord releases the GIL while opening files
         it = ex.map(check, records)
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
             it = tqdm(it, total=len(records), desc='probing videos', leave=False)
         errs = list(it)
     good = [r for r, e in zip(records, errs) if e is None]
