@@ -8,12 +8,11 @@ import argparse, json, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UsageError', 'parse_sets', 'cmd_config_show', 'cmd_data_synth', 'cmd_pretrain', 'cmd_evaluate', 'cmd_reproduce',
-           'cmd_site', 'cmd_card', 'cmd_data_prepare', 'build_parser', 'is_reported', 'main']
+__all__ = ['parse_sets', 'cmd_config_show', 'cmd_data_synth', 'cmd_pretrain', 'cmd_evaluate', 'cmd_reproduce', 'cmd_site',
+           'cmd_card', 'cmd_data_prepare', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #e72b1e8b
-class UsageError(ValueError):
-    "A bad command-line value; reported in one line with exit code 2."
+from .errors import UsageError, is_reported, error_line  # the errors every layer raises, and how one is said
 
 def parse_sets(items) -> dict:
     "Parse `['a.b=1', 'c=[1,2]']` into `{'a.b': 1, 'c': [1, 2]}`, values read as YAML."
@@ -82,7 +81,9 @@ def cmd_reproduce(args) -> int:
     from s2vc_repro import reproduce as R
     if args.list:
         found = {i: nb.path for nb in R.find_notebooks(args.notebooks) for i in nb.ids}
-        for i, a in R.ARTIFACTS.items(): print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
+        chosen = set(R.resolve_ids(args.only))  # --only selects, as for a run
+        for i in (i for i in R.ARTIFACTS if i in chosen):
+            a = R.ARTIFACTS[i]; print(f"{i:11s} {a.kind:6s} {found.get(i, '(not yet implemented)')}  {a.title}")
         return 0
     if args.jobs != 'auto' and (not args.jobs.isdigit() or int(args.jobs) < 1): raise UsageError(f"--jobs must be a whole number >= 1 or 'auto', got {args.jobs}")
     if args.notebook_jobs < 1: raise UsageError(f'--notebook-jobs must be >= 1, got {args.notebook_jobs}')
@@ -158,6 +159,7 @@ def _pairs(items, opt: str) -> dict:
 def cmd_data_prepare(args) -> int:
     "Fetch, extract, resize, list and verify one real dataset; exit code 1 when verification fails."
     from s2vc_repro.data import prepare as P
+    if args.jobs is not None and args.jobs < 1: raise UsageError(f'--jobs must be >= 1 (parallel resize jobs), got {args.jobs}')
     size = args.size or _config(args).data.resize
     try:
         rep = P.prepare(args.name, args.root, steps=args.steps, from_dir=args.from_dir, size=size, jobs=args.jobs,
@@ -290,28 +292,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 # %% ../nbs/13_cli.ipynb #a49c089f
-def is_reported(e: BaseException) -> bool:
-    "Is `e` an error for the user, reported in one line: a class of this project's, a `ValueError` or an `OSError`?"
-    return isinstance(e, (ValueError, OSError)) or any(c.__module__.startswith('s2vc_repro.') for c in type(e).__mro__)
-
 def main(argv=None) -> int:
     "Entry point of the `s2vc-repro` command."
     from s2vc_repro.config import ConfigError
-    from s2vc_repro.reproduce import ArtifactError
+    from s2vc_repro.reproduce import ArtifactError, DataRootError
     ap = build_parser()
     args = ap.parse_args(argv)
     import os
     before = os.environ.get('S2VC_TRACEBACK')
     if args.traceback: os.environ['S2VC_TRACEBACK'] = '1'  # also the training subprocess shows its traceback
     try: return args.func(args)
-    except (ConfigError, ArtifactError, UsageError) as e:
+    except (ConfigError, ArtifactError, DataRootError, UsageError) as e:
         print(f'{ap.prog}: error: {e}', file=sys.stderr); return 2
     except BrokenPipeError:  # output piped into `head` and the like
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno()); return 1
     except Exception as e:  # a failed run: one line, or the traceback with --traceback; a bug: the traceback
         if args.traceback or not is_reported(e): raise
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else ''
-        print(f'{ap.prog}: error: {type(e).__name__}: {msg} (--traceback for details)', file=sys.stderr); return 1
+        print(f'{ap.prog}: error: {error_line(e, getattr(args, "runs", None))} (--traceback for details)', file=sys.stderr); return 1
     except KeyboardInterrupt:
         print(f'{ap.prog}: interrupted', file=sys.stderr); return 130
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
 from .augment import ClipAugment, TestTransform, static_clip
 from .data.datasets import build_dataset, read_meta
 from .methods.dclr import minmax, upsample_map

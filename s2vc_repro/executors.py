@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, os, time
 from pathlib import Path
+from .errors import JobFailed, job_error
 
 # %% auto #0
 __all__ = ['job_procs', 'LocalExecutor', 'SlurmCall', 'slurm_states', 'SlurmExecutor', 'executor_from_env', 'make_executor']
@@ -20,12 +21,19 @@ def job_procs(job, # a `s2vc_repro.runs.Job`
     if job.kind != 'pretrain': return 1
     return store.nproc or (max(1, gpus // jobs) if gpus else 1)
 
+def _damage(job) -> str:
+    "What is damaged in a complete job's folder, as it will be repaired ('' when whole): said on the console, not only in its log."
+    from s2vc_repro.runs import job_damaged
+    try: bad = job_damaged(job.kind, job.dir)
+    except Exception as e: return f' — its files cannot be checked ({type(e).__name__}: {e})'
+    return (f" — repairing: {'; '.join(f'{f} {why}' for f, why in bad.items())}; set aside (*.corrupt-*) and made again") if bad else ''
+
 def _say_started(job, store, how: str) -> str:
     st = 'resuming' if (job.dir/'ckpt.pt').exists() else 'training' if job.kind != 'eval' else 'evaluating'
     c = job.cfg
     what = {'flow': f'flow, {c.flow.steps} steps', 'pretrain': f'{c.profile}, {c.method.name}, {c.model.backbone}',
             'eval': f"{', '.join(job.spec.get('protocols', []))}"}[job.kind]
-    return f'{st} {job.name} ({what}){how}'
+    return f'{st} {job.name} ({what}){how}{_damage(job)}'
 
 class LocalExecutor:
     "Runs a job graph on this machine, `jobs` at a time, each job in its own process with its own GPUs or share of the CPU threads."
@@ -56,7 +64,7 @@ class LocalExecutor:
         cmd = job_command(job.dir, n, store.dataset if job.kind == 'pretrain' else None)
         echo, say = store.echo and self.jobs == 1, self._say(store)
         t0 = time.time()
-        stream_process(cmd, job.log, echo=echo, env=self.env(gpu_ids, threads))
+        stream_process(cmd, job.log, echo=echo, env=self.env(gpu_ids, threads), error=job_error(job.kind))
         if not echo and say: say(f'  done {job.name} in {time.time() - t0:.0f} s')
 
     def _say(self, store):
@@ -68,7 +76,6 @@ class LocalExecutor:
            ) -> dict:
         "Make every job that must run; `{name: None or the exception it failed with}` in the order they are needed."
         from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
-        from s2vc_repro.runs import TrainingFailed
         todo = store.todo(jobs)
         names, res, running, free, free_t = {j.name for j in todo}, {}, {}, list(self.gpus), self.cores
         with ThreadPoolExecutor(self.jobs) as pool:
@@ -76,7 +83,7 @@ class LocalExecutor:
                 ready = []
                 for j in list(todo):
                     if (bad := [d.name for d in j.deps if res.get(d.name) is not None]):
-                        res[j.name] = TrainingFailed(f'{j.name} was not run: {bad[0]} failed'); todo.remove(j); continue
+                        res[j.name] = job_error(j.kind)(f'{j.name} was not run: {bad[0]} failed'); todo.remove(j); continue
                     if not any(d.name in names and d.name not in res for d in j.deps): ready.append(j)  # else it waits for what it needs
                 for i, j in enumerate(ready):
                     if len(running) >= self.jobs or (self.shares and free_t < 1): break
@@ -107,10 +114,10 @@ class LocalExecutor:
 # %% ../nbs/10b_executors.ipynb #a6c80c61
 class SlurmCall:
     "What a Slurm job runs: the job's command, its output appended to the job's log. Checkpointable: a timed-out or preempted job is requeued and resumes from its checkpoint."
-    def __init__(self, cmd: list, log): self.cmd, self.log = list(cmd), str(log)
+    def __init__(self, cmd: list, log, kind: str = 'pretrain'): self.cmd, self.log, self.kind = list(cmd), str(log), kind
     def __call__(self) -> str:
         from s2vc_repro.runs import stream_process
-        stream_process(self.cmd, self.log, echo=False)
+        stream_process(self.cmd, self.log, echo=False, error=job_error(self.kind))
         return self.log
     def checkpoint(self, *args, **kwargs):
         "Called by submitit when the job is about to time out or is preempted: run the same command again (training resumes from `ckpt.pt`)."
@@ -164,22 +171,26 @@ class SlurmExecutor:
         ex = submitit.SlurmExecutor(folder=job.dir/'slurm', max_num_timeout=self.max_requeue)
         ex.update_parameters(**self.parameters(job, store, after))
         n = job_procs(job, store, self.gpus_per_job, 1) if self.gpus_per_job else (store.nproc or 1) if job.kind == 'pretrain' else 1
-        return ex.submit(SlurmCall(job_command(job.dir, n, store.dataset if job.kind == 'pretrain' else None), job.log))
+        return ex.submit(SlurmCall(job_command(job.dir, n, store.dataset if job.kind == 'pretrain' else None), job.log, job.kind))
 
     def run(self, jobs, store) -> dict:
-        "Submit every job that must run, dependencies as Slurm dependencies; wait for them all; `{name: None or exception}`."
-        from s2vc_repro.runs import TrainingFailed
+        "Submit every job that must run, dependencies as Slurm dependencies; wait for them all; `{name: None or exception}`. `JobFailed` when no job could be submitted."
         todo, res, sub = store.todo(jobs), {}, {}
         for j in todo:
             if (bad := [d.name for d in j.deps if res.get(d.name) is not None]):
-                res[j.name] = TrainingFailed(f'{j.name} was not submitted: {bad[0]} failed'); continue
+                res[j.name] = job_error(j.kind)(f'{j.name} was not submitted: {bad[0]} failed'); continue
             try:
                 store.write_spec(j)
                 sub[j.name] = self.submit(j, store, [sub[d.name].job_id for d in j.deps if d.name in sub])
             except Exception as e: res[j.name] = e; continue
-            self.log(f"submitted {j.name} as Slurm job {sub[j.name].job_id}"
+            self.log(f"submitted {j.name} as Slurm job {sub[j.name].job_id}{_damage(j)}"
                      + (f" (after {', '.join(sub[d.name].job_id for d in j.deps if d.name in sub)})" if any(d.name in sub for d in j.deps) else ''))
         self.submitted = dict(sub)
+        if todo and not sub:  # nothing reached Slurm: what needs the runs cannot go on
+            first = next(e for e in res.values() if e is not None)
+            raise JobFailed(f"no job could be submitted to Slurm ({len(todo)} tried; the first: {type(first).__name__}: "
+                            f"{str(first).strip().splitlines()[0] if str(first).strip() else first}); check that `sbatch` works on this machine "
+                            "and the options (--partition, --account, --time), then run the same command again")
         pending, gone = dict(sub), {}
         while pending:
             time.sleep(self.poll_s)
@@ -190,9 +201,9 @@ class SlurmExecutor:
                 if st is None and gone.setdefault(j.name, 0) < 2: gone[j.name] += 1; continue  # not listed twice running: it has ended
                 del pending[j.name]
                 if s.paths.result_pickle.exists():
-                    try: s.result(); res[j.name] = None if store.complete(j) else TrainingFailed(f'{j.name}: Slurm job {s.job_id} ended without its results; see {j.log}')
-                    except Exception as e: res[j.name] = TrainingFailed(f'{j.name}: Slurm job {s.job_id} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e}; see {j.log} and {j.dir/"slurm"}')
-                else: res[j.name] = None if store.complete(j) else TrainingFailed(f"{j.name}: Slurm job {s.job_id} ended {st or 'without a result'} "
+                    try: s.result(); res[j.name] = None if store.complete(j) else job_error(j.kind)(f'{j.name}: Slurm job {s.job_id} ended without its results; see {j.log}')
+                    except Exception as e: res[j.name] = job_error(j.kind)(f'{j.name}: Slurm job {s.job_id} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e}; see {j.log} and {j.dir/"slurm"}')
+                else: res[j.name] = None if store.complete(j) else job_error(j.kind)(f"{j.name}: Slurm job {s.job_id} ended {st or 'without a result'} "
                                                                                   f"(cancelled, killed, or a dependency failed); see {j.dir/'slurm'}")
                 self.log(f"  {'done' if res[j.name] is None else 'FAILED'} {j.name} (Slurm job {s.job_id})")
         return {j.name: res[j.name] for j in store.graph(jobs) if j.name in res}

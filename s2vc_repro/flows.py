@@ -180,7 +180,7 @@ def video_frame_images(cfg, # the run's `Config` (data, aug, flow.n_images, flow
     with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as ex:
         it = ex.map(read, order)
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
             it = tqdm(it, total=len(order), desc='reading flow images', leave=False)
         frames = list(it)
     g = torch.Generator().manual_seed(seed)
@@ -263,7 +263,7 @@ def train_flow(cfg, # the run's `Config` (`cfg.flow`, and data/aug for the video
             flow.load_state_dict(ck['flow']); opt.load_state_dict(ck['opt']); step, spent = ck['step'], ck.get('wall_time', 0.)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
         bar = tqdm(total=fc.steps, initial=step, desc='flow', leave=False)
     logf = open(out/'log.jsonl', 'a')
     run = 0.

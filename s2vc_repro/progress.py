@@ -14,7 +14,8 @@ __all__ = ['COSTS', 'run_progress', 'active_runs', 'fmt_time', 'describe_run', '
            'plan', 'plan_lines']
 
 # %% ../nbs/12a_progress.ipynb #d12d3129
-_BAR = re.compile(r'epoch (\d+)/(\d+):\s*\d+%\|[^|]*\|\s*(\d+)/(\d+) \[[^<\]]*<[^,\]]*(?:,\s*([\d.]+)(it/s|s/it))?')
+_BAR = re.compile(r'(?:^|[\r\n])(?P<desc>[^\r\n|]*?):\s*\d+%\|[^|\r\n]*\|\s*(?P<n>\d+)/(?P<total>\d+) \[(?P<elapsed>[\d:]+)<(?P<left>[\d:?]+)(?:,\s*(?P<rate>[\d.]+)(?P<unit>[a-z]+/s|s/[a-z]+))?')
+_EPOCH = re.compile(r'epoch (\d+)/(\d+)$')
 
 def _tail(path, n=8192) -> str:
     "The last `n` bytes of a text file ('' when it cannot be read)."
@@ -24,38 +25,68 @@ def _tail(path, n=8192) -> str:
             return f.read().decode(errors='replace')
     except OSError: return ''
 
-def run_progress(run_dir, # a run folder of the store
+def _seconds(t: str) -> float | None:
+    "tqdm's '1:02:03' / '02:03' as seconds (None for '?')."
+    try: return float(sum(int(x) * 60 ** k for k, x in enumerate(reversed(t.split(':')))))
+    except ValueError: return None
+
+def _job_kind(d: Path) -> str:
+    "'flow', 'pretrain' or 'eval' of a job folder of the store."
+    return 'eval' if d.parent.name == 'jobs' else 'flow' if d.name.startswith('flow-') else 'pretrain'
+
+def _output(d: Path) -> Path:
+    return d/('eval.out' if _job_kind(d) == 'eval' else 'train.out')
+
+def run_progress(run_dir, # a job folder of the store: a flow, a pre-training or an evaluation (`<run>/jobs/eval-*`)
                 ) -> dict|None:
-    "Method, seed, epoch, step, clips/s and ETA (seconds) of a run in training, from its files (None if no bar yet)."
+    "What a job is doing now, from its files: kind, method, seed, the phase (its last progress bar) with step, steps and ETA (seconds); None if it wrote nothing yet."
     d = Path(run_dir)
     try: cfg = yaml.safe_load((d/'config.yaml').read_text()) or {}
     except (OSError, yaml.YAMLError): cfg = {}
-    bars = [m for m in _BAR.finditer(_tail(d/'train.out'))]
-    if not bars: return None
-    e, E, i, S, rate, unit = bars[-1].groups()
-    e, E, i, S = int(e), int(E), int(i), int(S)
-    sps = None if rate is None else (1 / float(rate) if unit == 'it/s' else float(rate))  # seconds per step
-    clips = None
-    for line in reversed(_tail(d/'log.jsonl', 4096).splitlines()):
-        try: clips = json.loads(line).get('clips_per_s'); break
-        except ValueError: continue
-    bs = (cfg.get('train') or {}).get('batch_size')
-    if sps is None and clips and bs: sps = bs / clips
-    left = (E - e) * S + (S - i)
-    return dict(run=d.name, method=(cfg.get('method') or {}).get('name', d.name.rsplit('-', 1)[0]), seed=(cfg.get('train') or {}).get('seed'),
-                epoch=e, epochs=E, step=i, steps=S, clips_per_s=clips, eta_s=None if sps is None else left * sps)
+    kind, text = _job_kind(d), _tail(_output(d))
+    try: spec = json.loads((d/'job.json').read_text())
+    except (OSError, ValueError): spec = {}
+    name = f"{d.parent.parent.name}/{d.name}" if kind == 'eval' else d.name
+    out = dict(run=name, kind=kind, method=(cfg.get('method') or {}).get('name', d.name.rsplit('-', 1)[0]), seed=(cfg.get('train') or {}).get('seed'),
+               protocols=spec.get('protocols'), phase=None, epoch=None, epochs=None, step=None, steps=None, clips_per_s=None, eta_s=None, note=None)
+    bars = list(_BAR.finditer(text))
+    if not bars:  # started, no bar yet: its last line says what it does
+        lines = [l.strip() for l in re.split(r'[\r\n]', text) if l.strip()]
+        if not lines and not d.exists(): return None
+        return dict(out, note=lines[-1][:80] if lines else 'starting')
+    m = bars[-1]
+    desc, i, S = m['desc'].strip(), int(m['n']), int(m['total'])
+    sps = None if m['rate'] is None else (1 / float(m['rate']) if m['unit'].endswith('/s') else float(m['rate']))  # seconds per step
+    left = _seconds(m['left'])
+    out.update(phase=desc, step=i, steps=S)
+    if ep := _EPOCH.search(desc):  # a pre-training epoch: the ETA of the whole run
+        e, E = int(ep[1]), int(ep[2])
+        for line in reversed(_tail(d/'log.jsonl', 4096).splitlines()):
+            try: out['clips_per_s'] = json.loads(line).get('clips_per_s'); break
+            except ValueError: continue
+        bs = (cfg.get('train') or {}).get('batch_size')
+        if sps is None and out['clips_per_s'] and bs: sps = bs / out['clips_per_s']
+        out.update(epoch=e, epochs=E, eta_s=None if sps is None else ((E - e) * S + (S - i)) * sps)
+    else: out['eta_s'] = (S - i) * sps if sps is not None else left
+    return out
+
+def _complete(d: Path) -> bool:
+    "Has the job in `d` finished (a run's done.json; an evaluation's results)?"
+    if _job_kind(d) != 'eval': return (d/'done.json').exists()
+    from s2vc_repro.runs import job_complete
+    try: return job_complete('eval', d, json.loads((d/'job.json').read_text()))
+    except (OSError, ValueError, KeyError): return False
 
 def active_runs(runs_root, # the run store root
-                within: float = 30.0, # seconds since the run's output last changed
+                within: float = 30.0, # seconds since the job's output last changed
                ) -> list:
-    "The run folders of `runs_root` in training now (no `done.json`, `train.out` changed within `within` s), newest first."
+    "The job folders of `runs_root` at work now (not complete, output changed within `within` s): flows, pre-trainings and evaluations, newest first."
     root, now, out = Path(runs_root), time.time(), []
     if not root.is_dir(): return []
-    for d in root.iterdir():
-        p = d/'train.out'
-        try: m = p.stat().st_mtime
+    for d in [*root.iterdir(), *root.glob('*/jobs/*')]:
+        try: m = _output(d).stat().st_mtime
         except OSError: continue
-        if now - m <= within and not (d/'done.json').exists(): out.append((m, d))
+        if now - m <= within and not _complete(d): out.append((m, d))
     return [d for _, d in sorted(out, reverse=True)]
 
 def fmt_time(s) -> str:
@@ -65,10 +96,15 @@ def fmt_time(s) -> str:
     return f'{h}:{m:02d}:{s:02d}' if h else f'{m}:{s:02d}'
 
 def describe_run(p: dict) -> str:
-    "One line for a run in training."
+    "One line for a job at work: what it is, its step and ETA."
     seed = '' if p.get('seed') is None else f", seed {p['seed']}"
+    who = {'flow': f"training {p['run']}", 'eval': f"evaluating {p['method']}{seed}" + (f" ({', '.join(p['protocols'])})" if p.get('protocols') else ''),
+           'pretrain': f"training {p['method']}{seed}"}[p.get('kind', 'pretrain')]
+    if p.get('step') is None: return f"{who}: {p.get('note') or 'starting'}"
     clips = '' if not p.get('clips_per_s') else f" · {p['clips_per_s']:.0f} clips/s"
-    return f"training {p['method']}{seed}: epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps']}{clips} · ETA {fmt_time(p['eta_s'])}"
+    if p.get('epoch') is not None: where = f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps']}"
+    else: where = f"step {p['step']}/{p['steps']}" if p.get('kind') != 'eval' else f"{p.get('phase') or 'step'} {p['step']}/{p['steps']}"
+    return f"{who}: {where}{clips} · ETA {fmt_time(p['eta_s'])}"
 
 # %% ../nbs/12a_progress.ipynb #dbadf923
 def _cell_status(nb_dir, stem) -> str:
@@ -106,8 +142,10 @@ class Progress:
         runs = active_runs(self.runs_root)
         p = run_progress(runs[0]) if runs else None
         cell = _cell_status(self.nb_dir, self.stem) if self.nb_dir else ''
-        parts = [self.label, fmt_time(time.time() - self.t0)] + ([cell] if cell else []) + ([describe_run(p)] if p else [])
-        return ((p['run'], p['epoch']) if p else None), ' · '.join(parts)
+        job = [describe_run(p) + (f' (+{len(runs) - 1} more at work)' if len(runs) > 1 else '')] if p else []
+        parts = [self.label, fmt_time(time.time() - self.t0)] + ([cell] if cell else []) + job
+        if self.tty and len(' · '.join(parts)) >= _columns(): parts = [self.label.split()[0], fmt_time(time.time() - self.t0)] + job  # narrow: the job first
+        return ((p['run'], p['phase'], p['epoch']) if p else None), ' · '.join(parts)
 
     def tick(self):
         "Compose the line once and show it."

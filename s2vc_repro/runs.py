@@ -13,13 +13,12 @@ from .records import atomic_write, file_lock, git_commit, package_versions, devi
 from .methods.base import method_class
 
 # %% auto #0
-__all__ = ['KINDS', 'TrainingFailed', 'failure_cause', 'stream_process', 'DamagedRun', 'load_backbone', 'provenance', 'Job',
-           'job_command', 'train_command', 'job_outputs', 'job_complete', 'job_damaged', 'write_evaluation',
-           'evaluate_job', 'run_job', 'main', 'RunDataMismatch', 'eval_hash', 'RunStore']
+__all__ = ['KINDS', 'failure_cause', 'stream_process', 'DamagedRun', 'load_backbone', 'provenance', 'Job', 'job_command',
+           'train_command', 'job_outputs', 'job_complete', 'job_damaged', 'write_evaluation', 'evaluate_job', 'run_job',
+           'main', 'RunDataMismatch', 'eval_hash', 'RunStore']
 
 # %% ../nbs/10_runs.ipynb #33fcdca3
-class TrainingFailed(RuntimeError):
-    "A training subprocess exited with an error; the first line says why, the rest is the tail of its output."
+from .errors import TrainingFailed, job_error, error_line, is_reported  # failed jobs are said in one line at every layer
 
 def failure_cause(out: str) -> str:
     "Why a process failed, from its output: its last `error:` line, else the exception line of its last traceback, else ''."
@@ -31,25 +30,38 @@ def failure_cause(out: str) -> str:
     if tb: return next((l.strip() for l in lines[tb[-1] + 1:] if l.strip() and not l[0].isspace()), '')
     return ''
 
+def _without_error_lines(s: str) -> tuple[str, str]:
+    "`(text to show, text held back)`: `s` without its whole `error: …` lines; a last line that may still become one is held."
+    *whole, last = s.split('\n')
+    shown = ''.join(l + '\n' for l in whole if not l.startswith('error: '))
+    if last.startswith('error: ') or (last and 'error: '.startswith(last)): return shown, last
+    return shown + last, ''
+
 def stream_process(cmd: list[str], # command to run
                    log_path=None, # file that receives a copy of the output
                    echo: bool = True, # copy the output to our stdout as it comes
                    tail_chars: int = 6000, # how much of the output an error carries
-                   env: dict | None = None) -> str:
-    "Run `cmd`, streaming its stdout+stderr; return the output's tail, or raise `TrainingFailed` with it."
+                   env: dict | None = None,
+                   error: type = TrainingFailed, # what a failure raises (`s2vc_repro.errors.job_error(kind)`)
+                  ) -> str:
+    "Run `cmd`, streaming its stdout+stderr (its own `error:` line left to the failure, which says it once); return the output's tail, or raise `error` with it."
     env = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})}
     tail, n = collections.deque(), 0
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(log_path, 'a')) if log_path else None
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        held = ''  # an unfinished line that may be the child's `error:` line
         try:
             while chunk := os.read(p.stdout.fileno(), 65536):
                 s = chunk.decode(errors='replace')
-                if echo: sys.stdout.write(s); sys.stdout.flush()
+                if echo:
+                    shown, held = _without_error_lines(held + s)
+                    sys.stdout.write(shown); sys.stdout.flush()
                 if log: log.write(s); log.flush()
                 tail.append(s); n += len(s)
                 while n - len(tail[0]) > tail_chars: n -= len(tail.popleft())
             rc = p.wait()
+            if echo and held and not held.startswith('error: '): sys.stdout.write(held); sys.stdout.flush()
         except BaseException:  # e.g. KeyboardInterrupt in a notebook: stop the child too
             p.terminate()
             try: p.wait(10)
@@ -62,7 +74,7 @@ def stream_process(cmd: list[str], # command to run
         why = f' (killed by {signal.Signals(-rc).name})' if rc < 0 and -rc in signal.valid_signals() else ''
         cause = failure_cause(out)
         shown = ' '.join('python' if c == sys.executable else str(c) for c in cmd)
-        raise TrainingFailed(f"`{shown}` exited with code {rc}{why}" + (f": {cause}" if cause else '')
+        raise error(f"`{shown}` exited with code {rc}{why}" + (f": {cause}" if cause else '')
                              + (f" (output in {log_path})" if log_path else '') + "\nlast output:\n" + '\n'.join(lines[-40:]))
     return out
 
@@ -186,11 +198,14 @@ def write_evaluation(run_dir, # the pre-training run's folder
 def evaluate_job(ecfg: Config, # the evaluation's config
                  spec: dict, # run, protocols, kwargs, hash (an evaluation job's job.json)
                  fn=None, # `evaluate_backbone` replacement (None: `s2vc_repro.evaluate.evaluate_backbone`)
+                 progress: bool = False, # progress bars of the real evaluation (features, finetuning, retrieval): the live line reads them
                 ):
     "Evaluate the backbone of `spec['run']` and cache the metrics."
-    if fn is None: from s2vc_repro.evaluate import evaluate_backbone as fn
-    run, t0 = Path(spec['run']), time.time()
     kw = dict(spec['kwargs'])
+    if fn is None:
+        from s2vc_repro.evaluate import evaluate_backbone as fn
+        kw['progress'] = progress
+    run, t0 = Path(spec['run']), time.time()
     if kw.get('label_fraction') is not None: kw['subset_dir'] = run/'eval'  # the labelled videos, kept next to the results
     res = fn(ecfg, load_backbone(run), protocols=tuple(spec['protocols']), **kw)
     prov = {**provenance(ecfg), 'eval_hash': spec['hash'], 'wall_time': time.time() - t0, 'run': run.name}
@@ -221,12 +236,12 @@ def run_job(job_dir, # a job's folder (config.yaml, job.json)
             from s2vc_repro.flows import train_flow
             print(f"training flow {d.name} ({cfg.flow.steps} steps, {cfg.flow.size}x{cfg.flow.size})", flush=True)
             train_flow(cfg, d, progress=progress)
-        elif kind == 'eval': evaluate_job(cfg, spec)
+        elif kind == 'eval': evaluate_job(cfg, spec, progress=progress)
         elif nproc > 1: stream_process(train_command(d, nproc, dataset))
         else:
             from s2vc_repro.train import train
             print(json.dumps(train(cfg, d, progress=progress, dataset=dataset)), flush=True)
-        if not job_complete(kind, d, spec): raise TrainingFailed(f"{kind} run {d} ended without its results ({', '.join(map(str, job_outputs(kind, d, spec)))})")
+        if not job_complete(kind, d, spec): raise job_error(kind)(f"{kind} run {d} ended without its results ({', '.join(map(str, job_outputs(kind, d, spec)))})")
     return 'made'
 
 def main(argv=None):
@@ -240,9 +255,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     try: run_job(a.job_dir, a.nproc, a.dataset, progress=not a.no_progress)
     except Exception as e:  # an error the user can act on: one `error:` line (traceback: S2VC_TRACEBACK=1)
-        from s2vc_repro.cli import is_reported
         if os.environ.get('S2VC_TRACEBACK') or not is_reported(e): raise
-        print(f'error: {type(e).__name__}: {e}', file=sys.stderr, flush=True)
+        print(f'error: {error_line(e, a.job_dir, whole=True)}', file=sys.stderr, flush=True)
         sys.exit(1)
 
 # %% ../nbs/10_runs.ipynb #b840f347
@@ -276,7 +290,10 @@ class RunStore:
                  evaluate_fn=None, # `evaluate_backbone` replacement, run in this process (None: evaluations are jobs)
                  executor=None, # what runs the jobs (None: `s2vc_repro.executors.executor_from_env()`, one at a time here by default)
                 ):
-        self.root = Path(root); self.root.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"run store {self.root} is a file, not a folder: give a folder (e.g. --runs runs; it is made when missing)")
+        self.root.mkdir(parents=True, exist_ok=True)
         self.nproc, self.dataset, self.echo, self.evaluate_fn, self.executor = nproc, dataset, echo, evaluate_fn, executor
 
     # --- names and states

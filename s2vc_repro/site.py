@@ -8,14 +8,18 @@ import html, os, re, shutil, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['ASSET_EXTS', 'rewrite_links', 'markdown_page', 'notebook_page', 'build_site']
+__all__ = ['ASSET_EXTS', 'MATHJAX', 'rewrite_links', 'nav', 'math_head', 'markdown_page', 'page', 'mathjax_source',
+           'copy_mathjax', 'notebook_page', 'claims_glance', 'claims_dashboard', 'build_site']
 
 # %% ../nbs/14_site.ipynb #8894a57e
 ASSET_EXTS = ('.png', '.csv', '.json', '.svg')  # copied into the site as they are
+MATHJAX = '_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full'  # the site's MathJax, from its root
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;line-height:1.45;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#f3f3f3}code{background:#f5f5f5;padding:0 .2em}img{max-width:100%}nav{margin-bottom:1em;font-size:.9em}nav a{margin-right:1em}"""
+th{background:#f3f3f3}code{background:#f5f5f5;padding:0 .2em}img{max-width:100%}nav{margin-bottom:1em;font-size:.9em}nav a{margin-right:1em}
+.v-holds{background:#dcf2dc}.v-does-not-hold{background:#f8dcdc}.v-inconclusive{background:#fff4cc}.v-not-testable-here{background:#e4e9f5}
+.v-not-run{background:#eeeeee;color:#666}td.n{text-align:right}.filters select{margin-right:1em}"""
 
 def _local(url: str) -> bool:
     "A relative link inside the site (not a scheme, anchor or absolute path)."
@@ -31,26 +35,138 @@ def rewrite_links(page: str) -> str:
         return f'{attr}="{html.escape(url, quote=True)}"'
     return re.sub(r'\b(href|src)="([^"]*)"', sub, page)
 
+def nav(root: str = '') -> str:
+    "The navigation bar of every page: back to the index, and the claims."
+    return f'<nav><a href="{root}index.html">index</a><a href="{root}claims.html">claims</a></nav>'
+
+def math_head(root: str = '') -> str:
+    "The scripts that render `$…$`, `\\(…\\)` and `$$…$$` with the site's own MathJax (no network)."
+    return ("<script type=\"text/x-mathjax-config\">MathJax.Hub.Config({tex2jax: {inlineMath: [['$','$'], ['\\\\(','\\\\)']], "
+            "displayMath: [['$$','$$'], ['\\\\[','\\\\]']], processEscapes: true, processEnvironments: true}, messageStyle: 'none', "
+            "showMathMenu: false, 'HTML-CSS': {availableFonts: [], imageFont: null, preferredFont: null, webFont: 'STIX-Web', "
+            "linebreaks: {automatic: true}}});</script>\n"
+            f'<script src="{root}{MATHJAX}"></script>')
+
 def markdown_page(text: str, # markdown
                   title: str, # the page title
                   root: str = '', # relative path from the page to the site root ('' or '../')
+                  extra: str = '', # HTML put before the page's first section heading (e.g. the claims at a glance)
                  ) -> str:
-    "A whole HTML page from markdown, with the site's navigation."
+    "A whole HTML page from markdown, with the site's navigation and math."
     import mistune
-    body = rewrite_links(mistune.create_markdown(plugins=['table'], escape=False)(text))
-    nav = f'<nav><a href="{root}index.html">index</a><a href="{root}claims.html">claims</a></nav>'
-    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>\n'
-            f'<body>{nav}\n{body}\n</body></html>\n')
+    body = mistune.create_markdown(plugins=['table', 'math'], escape=False)(text)
+    body = body.replace('\\|', '|')  # a `|` escaped inside a table cell (also in code) is a `|`
+    if extra: body = body.replace('<h2', extra + '\n<h2', 1) if '<h2' in body else body + extra
+    return page(title, rewrite_links(body), root)
+
+def page(title: str, body: str, root: str = '', script: str = '') -> str:
+    "A whole HTML page of the site around `body`."
+    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style>\n'
+            f'{math_head(root)}</head>\n<body>{nav(root)}\n{body}\n{script}</body></html>\n')
+
+# %% ../nbs/14_site.ipynb #5a1c0e01
+def mathjax_source() -> Path:
+    "The MathJax 2 files that `jupyter-server-mathjax` installs (Jupyter's own offline copy, with the STIX web fonts)."
+    import importlib.util
+    spec = importlib.util.find_spec('jupyter_server_mathjax')
+    d = Path(list(spec.submodule_search_locations)[0])/'static' if spec else None
+    if d is None or not (d/'MathJax.js').exists():
+        raise FileNotFoundError("MathJax is not installed: `pip install jupyter-server-mathjax` (a dependency of s2vc_repro) renders the site's math offline")
+    return d
+
+def copy_mathjax(site) -> Path:
+    "Copy MathJax into `site/_static/mathjax` (without its translations and SVG output, which the pages do not load)."
+    dst = Path(site)/'_static'/'mathjax'
+    shutil.copytree(mathjax_source(), dst, ignore=shutil.ignore_patterns('localization', 'SVG', 'LICENSE'), dirs_exist_ok=True)
+    return dst
 
 # %% ../nbs/14_site.ipynb #078df76f
 def notebook_page(path, # an executed notebook
+                  root: str = '', # relative path from the page to the site root
                  ) -> str:
-    "The HTML page of a notebook (nbconvert, outputs and images embedded)."
+    "The HTML page of a notebook (nbconvert, outputs and images embedded), with the site's navigation and math, and nothing loaded from the network."
     import nbformat
     from nbconvert import HTMLExporter
     nb = nbformat.read(str(path), as_version=4)
     body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb, resources={'metadata': {'name': Path(path).stem}})
+    body = re.sub(r'<script[^>]*src="https?://[^"]*require[^"]*"[^>]*>\s*</script>', '', body)  # require.js: for widgets, which these pages have none of
+    body = re.sub(r'<script type="module">(?:(?!</script>).)*cdnjs(?:(?!</script>).)*</script>', '', body, flags=re.S)  # mermaid diagrams, from a CDN: none here
+    body = re.sub(r'<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->', lambda m: math_head(root), body, flags=re.S)
+    body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + '\n' + nav(root).replace('<nav>', '<nav style="max-width:1100px;margin:1em auto;padding:0 1em">'), body, count=1)
     return rewrite_links(body)
+
+# %% ../nbs/14_site.ipynb #c1a2b3d4
+def _slug(verdict: str) -> str: return 'v-' + re.sub(r'[^a-z0-9]+', '-', str(verdict).lower()).strip('-')
+
+def _claims(out_dir):
+    "The claims table of a results folder (None when it has no `claims.csv`) and the verdicts in display order."
+    import pandas as pd
+    from s2vc_repro.report import VERDICTS
+    p = Path(out_dir)/'claims.csv'
+    if not p.exists(): return None, list(VERDICTS)
+    df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    return df, list(VERDICTS) + sorted(set(df['verdict']) - set(VERDICTS))  # verdicts this version does not know come last, styled neutrally
+
+def claims_glance(out_dir, # a results folder with `claims.csv`
+                  root: str = '', # from the page to the site root
+                 ) -> str:
+    "Per paper, how many claims have each verdict: an HTML table whose counts open the dashboard filtered on them ('' when there are no claims)."
+    df, verdicts = _claims(out_dir)
+    if df is None or not len(df): return ''
+    from urllib.parse import urlencode
+    link = lambda n, **f: f'<a href="{root}claims.html#{html.escape(urlencode(f), quote=True)}">{n}</a>' if n else '0'
+    rows = [f'<tr><th>paper</th>' + ''.join(f'<th class="{_slug(v)}">{html.escape(v)}</th>' for v in verdicts) + '<th>all</th></tr>']
+    for paper, g in df.groupby('paper', sort=False):
+        n = g['verdict'].value_counts()
+        rows.append(f'<tr><td>{html.escape(paper)}</td>' + ''.join(f'<td class="n {_slug(v)}">{link(int(n.get(v, 0)), paper=paper, verdict=v)}</td>' for v in verdicts)
+                    + f'<td class="n">{link(len(g), paper=paper)}</td></tr>')
+    return f'<h2 id="claims-at-a-glance">Claims at a glance</h2>\n<table class="glance">{"".join(rows)}</table>'
+
+_FILTER_JS = """<script>
+const sel = {paper: document.getElementById('f-paper'), verdict: document.getElementById('f-verdict'), artifact: document.getElementById('f-artifact')};
+function apply() {
+  const rows = [...document.querySelectorAll('tr[data-verdict]')]; let shown = 0;
+  for (const r of rows) { const ok = Object.entries(sel).every(([k, s]) => !s.value || r.dataset[k] === s.value); r.hidden = !ok; shown += ok; }
+  document.getElementById('shown').textContent = shown + ' of ' + rows.length + ' claims shown';
+}
+function fromHash() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  for (const [k, s] of Object.entries(sel)) s.value = h.get(k) || '';
+  apply();
+}
+for (const s of Object.values(sel)) s.addEventListener('change', () => {
+  const h = new URLSearchParams(); for (const [k, t] of Object.entries(sel)) if (t.value) h.set(k, t.value);
+  history.replaceState(null, '', '#' + h.toString()); apply();
+});
+window.addEventListener('hashchange', fromHash); fromHash();
+</script>"""
+
+def claims_dashboard(out_dir, # a results folder
+                     pages=(), # the artifact IDs that have a page in the site (their rows link to it)
+                    ) -> str:
+    "The claims page: per paper the count of each verdict, then every claim as a coloured row, filtered by paper, verdict and artifact."
+    df, verdicts = _claims(out_dir)
+    text = '<p>The same claims as text, with the rule behind the verdicts and their provenance: <a href="claims-text.html">claims-text</a>.</p>' \
+           if (Path(out_dir)/'claims.md').exists() else ''
+    if df is None: return page('claims', '<h1>Directional claims of the papers</h1>\n<p>Not checked yet: no results.</p>' + text)
+    opt = lambda k, vals: (f'<label>{k} <select id="f-{k}"><option value="">all</option>'
+                           + ''.join(f'<option value="{html.escape(v, quote=True)}">{html.escape(v)}</option>' for v in vals) + '</select></label>')
+    esc = lambda s: html.escape(str(s))
+    rows = ['<tr><th>artifact</th><th>claim</th><th>test</th><th>verdict</th><th>difference ± SE</th><th>seeds</th></tr>']
+    for r in df.itertuples():
+        a = f'<a href="{esc(r.artifact)}.html">{esc(r.artifact)}</a>' if r.artifact in pages else esc(r.artifact)
+        d = r.difference + (f' ± {r.se}' if r.se else '') if r.difference else ''
+        rows.append(f'<tr class="{_slug(r.verdict)}" data-paper="{esc(r.paper)}" data-verdict="{esc(r.verdict)}" data-artifact="{esc(r.artifact)}">'
+                    f'<td>{a}</td><td>{esc(r.statement)}</td><td><code>{esc(r.test)}</code></td><td>{esc(r.verdict)}</td><td>{esc(d)}</td><td>{esc(r.seeds or "—")}</td></tr>')
+    body = ('<h1>Directional claims of the papers</h1>\n' + text + claims_glance(out_dir) +
+            '\n<h2 id="claims">Every claim</h2>\n<p class="filters">' + opt('paper', list(dict.fromkeys(df['paper']))) + opt('verdict', verdicts)
+            + opt('artifact', list(dict.fromkeys(df['artifact']))) + ' <span id="shown"></span></p>\n<table class="claims">' + ''.join(rows) + '</table>')
+    return page('claims', body, script=_FILTER_JS)
+
+# %% ../nbs/14_site.ipynb #9e8f7a6b
+def _hrefs(page: str) -> set:
+    "The local pages a page (at the site root) links to, without fragments."
+    return {html.unescape(u).split('#')[0] for u in re.findall(r'href="([^"]*)"', page) if _local(html.unescape(u))}
 
 def build_site(out_dir, # a results folder, e.g. results/mini
                site_dir=None, # where the site goes (default: `<out_dir>/site`)
@@ -61,17 +177,24 @@ def build_site(out_dir, # a results folder, e.g. results/mini
     if not (out_dir/'index.md').exists(): raise FileNotFoundError(f"{out_dir/'index.md'} does not exist: run `s2vc-repro reproduce` first")
     tmp = Path(tempfile.mkdtemp(prefix='.site-', dir=site.parent if site.parent.exists() else None))
     try:
+        copy_mathjax(tmp)
         for p in sorted(out_dir.rglob('*')):
             rel = p.relative_to(out_dir)
-            if not p.is_file() or rel.parts[0] == site.name or any(x.startswith('.') for x in rel.parts): continue
+            if not p.is_file() or rel.parts[0] == site.name or any(x.startswith('.') for x in rel.parts) or rel == Path('index.md'): continue
             dst = tmp/rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             root = '../' * (len(rel.parts) - 1)
-            if p.suffix == '.md': dst.with_suffix('.html').write_text(markdown_page(p.read_text(), p.stem, root))
-            elif p.suffix == '.ipynb': dst.with_suffix('.html').write_text(notebook_page(p))
+            if p.suffix == '.md':
+                dst = tmp/'claims-text.html' if rel == Path('claims.md') else dst.with_suffix('.html')  # claims.html is the dashboard
+                dst.write_text(markdown_page(p.read_text(), p.stem, root))
+            elif p.suffix == '.ipynb': dst.with_suffix('.html').write_text(notebook_page(p, root))
             elif p.suffix in ASSET_EXTS: shutil.copy2(p, dst)
-        if not (tmp/'claims.html').exists():
-            (tmp/'claims.html').write_text(markdown_page('# Directional claims of the papers\n\nNot checked yet: no results.', 'claims'))
+        (tmp/'claims.html').write_text(claims_dashboard(out_dir, {p.stem for p in tmp.glob('*.html')}))
+        text, glance = (out_dir/'index.md').read_text(), claims_glance(out_dir)
+        linked = _hrefs(markdown_page(text, 'index', extra=glance)) | {'index.html', 'claims-text.html'}  # claims-text: from the claims page
+        others = sorted(str(p.relative_to(tmp)) for p in tmp.rglob('*.html') if p.parts[len(tmp.parts)] != '_static' and str(p.relative_to(tmp)) not in linked)
+        if others: text += '\n\n## Other pages\n\n' + '\n'.join(f'- [{Path(o).stem}]({o})' for o in others) + '\n'
+        (tmp/'index.html').write_text(markdown_page(text, 'index', extra=glance))
         os.chmod(tmp, 0o755)
         old = site.with_name(f'.{site.name}-old')
         if site.exists(): os.replace(site, old)

@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
 from .config import Config, to_yaml, load_config
 from .methods.base import Method, build_method, to_device
 from .records import atomic_save, atomic_write, device_name, file_digest, move_aside
@@ -431,9 +431,9 @@ def main(argv=None):
         res = train(cfg, a.run_dir, resume=not a.restart, progress=not a.no_progress, dataset=a.dataset, log_every=a.log_every)
         if setup_distributed()[0] == 0: print(json.dumps(res))
     except Exception as e:  # an error the user can act on: one `error:` line, which the run store reports (traceback: S2VC_TRACEBACK=1)
-        from s2vc_repro.cli import is_reported
+        from s2vc_repro.errors import is_reported, error_line
         if os.environ.get('S2VC_TRACEBACK') or not is_reported(e): raise
-        print(f'error: {type(e).__name__}: {e}', file=sys.stderr, flush=True)
+        print(f'error: {error_line(e, a.run_dir, whole=True)}', file=sys.stderr, flush=True)
         sys.exit(1)
     finally:
         if dist.is_initialized(): dist.destroy_process_group()

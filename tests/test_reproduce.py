@@ -223,3 +223,41 @@ def test_one_store_one_number(tmp_path):
     assert not res['ok'] and not res['failed'] and not man['consistency']['ok']
     assert 'h0 / UCF101 finetune / seed 0: 71.5 in dsm-tab1 (MoCo), 71.8 in dsm-tab4 (MoCo)' in man['consistency']['error']
     assert '**Inconsistent results**' in (tmp_path/'results'/'smoke'/'index.md').read_text()
+
+# A notebook that "trains a flow" the way a job of the store does: its train.out shows tqdm's flow bar moving.
+FLOW = r"""
+import time
+from pathlib import Path
+d = Path(runs_dir)/'flow-0123456789ab'; d.mkdir(parents=True, exist_ok=True)
+(d/'config.yaml').write_text('profile: smoke\nmethod:\n  name: s2vc\n')
+with open(d/'train.out', 'w') as out:
+    out.write('training flow flow-0123456789ab (1500 steps, 32x32)\n'); out.flush(); time.sleep(2)
+    for i in range(0, 60, 3):
+        out.write(f'\rflow:   {i // 15}%|          | {i}/1500 [00:{i // 3:02d}<04:00,  6.00it/s]'); out.flush()
+        time.sleep(0.5)
+(d/'done.json').write_text('{"wall_time": 10.0}')
+Path(out_dir, 's2vc-fig2.md').write_text('| a |\n|---|\n| 1 |')
+"""
+
+def test_live_line_on_a_terminal_shows_flow_steps_and_eta(tmp_path):
+    "Through the console script on a pseudo-terminal: within 30 s the live line shows the flow's step moving, with an ETA."
+    import os, pty, re, select, time
+    make_notebook(tmp_path/'nbs'/'s2vc'/'s2vc-fig2.ipynb', [FLOW], PARAMS)
+    args = [CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(tmp_path/'nbs'), '--results', str(tmp_path/'res'),
+            '--runs', str(tmp_path/'runs'), '--no-prerun', '--no-site', '--no-tutorials']
+    import fcntl, struct, termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 80, 0, 0))  # an 80-column terminal
+    p = subprocess.Popen(args, stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, cwd=tmp_path, close_fds=True)
+    os.close(slave)
+    buf, t0, steps = b'', time.time(), []
+    try:
+        while time.time() - t0 < 30 and len(set(steps)) < 3:
+            if select.select([master], [], [], 0.5)[0]:
+                try: buf += os.read(master, 65536)
+                except OSError: break
+            steps = [int(s) for s in re.findall(rb'training flow-0123456789ab: step (\d+)/1500 \xc2\xb7 ETA \d+:\d\d', buf)]
+    finally:
+        p.wait(timeout=120); os.close(master)
+    assert len(set(steps)) >= 3 and steps == sorted(steps), buf.decode(errors='replace')[-2000:]
+    assert b'\r[1/1] s2vc-fig2' in buf  # rewritten in place

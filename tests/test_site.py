@@ -19,30 +19,57 @@ CHROMIUM = next((shutil.which(b) for b in ('chromium', 'chromium-browser', 'goog
 # its local links do not resolve (fetched). External links (http:, https:) are not followed.
 CHECKER = """<!DOCTYPE html><html><body><pre id="result">running</pre><script>
 const local = u => u && !/^([a-z][a-z0-9+.-]*:|#|\\/)/i.test(u);
+const sleep = ms => new Promise(r => setTimeout(r, ms));
 function load(url) {
   return new Promise(resolve => {
     const f = document.createElement('iframe'); f.style.width = '1200px'; f.style.height = '800px';
     f.onload = () => setTimeout(() => resolve(f), 200); f.src = url; document.body.appendChild(f);
   });
 }
-async function check(url) {
+async function typeset(w) {  // wait until MathJax (if the page has it) has typeset the page
+  for (let k = 0; k < 100 && w.MathJax && !w.MathJax.Hub; k++) await sleep(100);
+  if (w.MathJax && w.MathJax.Hub) await Promise.race([new Promise(r => w.MathJax.Hub.Queue(r)), sleep(20000)]);
+}
+function filters(doc) {  // the claims dashboard: each option of each filter shows exactly the rows it selects
+  const out = [], rows = [...doc.querySelectorAll('tr[data-verdict]')];
+  for (const k of ['paper', 'verdict', 'artifact']) {
+    const s = doc.getElementById('f-' + k); if (!s) continue;
+    for (const o of [...s.options].filter(o => o.value)) {
+      s.value = o.value; s.dispatchEvent(new Event('change'));
+      out.push({k, v: o.value, shown: rows.filter(r => !r.hidden).length, expected: rows.filter(r => r.dataset[k] === o.value).length, total: rows.length});
+    }
+    s.value = ''; s.dispatchEvent(new Event('change'));
+  }
+  return out;
+}
+async function check(url, index) {
   url = new URL(url, location.href).href;
   const r = await fetch(url); if (!r.ok) return {url, ok: false, status: r.status};
-  const f = await load(url); const doc = f.contentDocument; const base = f.contentWindow.location.href;
+  const f = await load(url); const doc = f.contentDocument, w = f.contentWindow; const base = w.location.href;
+  await typeset(w);
   const imgs = [...doc.images];
   await Promise.all(imgs.map(i => i.complete ? 0 : new Promise(res => { i.onload = i.onerror = res; })));
   const badImgs = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src').slice(0, 80));
   const hrefs = [...doc.querySelectorAll('a[href]')].map(a => a.getAttribute('href')).filter(local);
   const badLinks = [];
   for (const h of hrefs) { const u = new URL(h, base).href.split('#')[0]; const s = (await fetch(u)).status; if (s != 200) badLinks.push(h + ' ' + s); }
-  return {url, ok: true, title: doc.title, images: imgs.length, links: hrefs.length, badImgs, badLinks,
+  const external = [...doc.querySelectorAll('script[src],link[href],img[src],iframe[src]')].map(e => e.src || e.href)
+    .filter(u => u && !u.startsWith(location.origin) && !u.startsWith('data:'));
+  const failed = w.performance.getEntriesByType('resource').filter(e => !e.name.startsWith(location.origin) || e.responseStatus >= 400).map(e => e.name);
+  return {url, ok: true, title: doc.title, images: imgs.length, links: hrefs.length, badImgs, badLinks, external, failed,
+          pipes: doc.body.innerText.includes('\\\\|'),
+          math: doc.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_MathML, .MathJax_CHTML, mjx-container').length,
+          toIndex: [...doc.querySelectorAll('a[href]')].some(a => a.href.split('#')[0] === index),
+          filters: url.endsWith('/claims.html') ? filters(doc) : null,
           pages: hrefs.map(h => new URL(h, base).href.split('#')[0]).filter(u => u.endsWith('.html'))};
 }
 (async () => {
-  const out = [];
+  const out = [], index = new URL('index.html', location.href).href, seen = new Set([index]), todo = [index];
   try {
-    const idx = await check('index.html'); out.push(idx);
-    for (const u of [...new Set(idx.pages || [])]) out.push(await check(u));
+    while (todo.length && out.length < 200) {  // every page reachable from the index
+      const p = await check(todo.shift(), index); out.push(p);
+      for (const u of p.pages || []) if (!seen.has(u)) { seen.add(u); todo.push(u); }
+    }
   } catch (e) { out.push({error: String(e)}); }
   document.getElementById('result').textContent = 'RESULT' + JSON.stringify(out);
 })();
@@ -55,10 +82,12 @@ def small_results(d: Path) -> Path:
     fig, ax = plt.subplots(figsize=(2, 1.5)); ax.bar(['a', 'b'], [1, 2])
     save_figure(fig, 's2vc-fig1', d); plt.close(fig)
     png = base64.b64encode((d/'s2vc-fig1.png').read_bytes()).decode()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# executed'), nbformat.v4.new_code_cell('plot()', outputs=[
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# executed\n\nwith math: $x^2 + y^2$'), nbformat.v4.new_code_cell('plot()', outputs=[
         nbformat.v4.new_output('display_data', data={'image/png': png, 'text/plain': '<Figure>'})])])
     (d/'notebooks'/'tutorials').mkdir(parents=True)
     nbformat.write(nb, str(d/'notebooks'/'s2vc-tab4.ipynb')); nbformat.write(nb, str(d/'notebooks'/'tutorials'/'s2vc.ipynb'))
+    (d/'s2vc-tab4.md').write_text((d/'s2vc-tab4.md').read_text() + '\n\nThe share $A_s$ of latent dimensions kept, and $$\\sum_i x_i^2$$\n')
+    (d/'bench-mechanisms.md').write_text('# A testbed report\n\nMade by a script, linked from no table.\n')
     write_claims(d)
     found = [PaperNotebook(Path('nbs/papers/s2vc/s2vc-tab4.ipynb'), ['s2vc-tab4']), PaperNotebook(Path('nbs/papers/s2vc/s2vc-fig1.ipynb'), ['s2vc-fig1'])]
     st = artifact_statuses(found, {'s2vc-tab4': dict(status='done', files=['s2vc-tab4.md', 's2vc-tab4.csv'], executed='notebooks/s2vc-tab4.ipynb'),
@@ -79,8 +108,8 @@ def browse(site: Path) -> list:
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         out = subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run',
-                              '--virtual-time-budget=30000', '--dump-dom', f'http://127.0.0.1:{srv.server_address[1]}/_checker.html'],
-                             capture_output=True, text=True, timeout=120)
+                              '--virtual-time-budget=60000', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1', '--dump-dom', f'http://127.0.0.1:{srv.server_address[1]}/_checker.html'],
+                             capture_output=True, text=True, timeout=300)
     finally: srv.shutdown()
     dom = out.stdout
     assert 'RESULT' in dom, f'the checker did not finish; chromium said: {out.stderr[-2000:]}'
@@ -90,20 +119,30 @@ def browse(site: Path) -> list:
 
 @pytest.mark.skipif(CHROMIUM is None, reason='needs a headless chromium (apt-get install chromium)')
 def test_site_in_chromium(tmp_path):
+    "With the network blocked: every page reachable from the index loads whole, renders its math, shows no escaped pipe and leads back to the index."
     d = small_results(tmp_path/'smoke')
     build_site(d)
     report = browse(d/'site')
     pages = {p['url'].split('/', 3)[3]: p for p in report}  # path in the site
     assert not [p for p in report if 'error' in p or not p.get('ok')], report
     # the index and every page it links loaded; nothing broken on any of them
-    assert {'index.html', 'claims.html', 's2vc-tab4.html', 's2vc-fig1.html'} <= set(pages), sorted(pages)
+    assert {'index.html', 'claims.html', 'claims-text.html', 's2vc-tab4.html', 's2vc-fig1.html', 'bench-mechanisms.html'} <= set(pages), sorted(pages)
     assert {'notebooks/s2vc-tab4.html', 'notebooks/tutorials/s2vc.html'} <= set(pages), sorted(pages)
-    for p in report: assert p['badImgs'] == [] and p['badLinks'] == [], p
+    for p in report:
+        assert p['badImgs'] == [] and p['badLinks'] == [], p
+        assert p['external'] == [] and p['failed'] == [], p  # no request leaves the machine, none fails
+        assert not p['pipes'], p['url']  # no literal \| (escaped pipes of table cells)
+        assert p['toIndex'], p['url']
+    # math is typeset by the site's own MathJax: on the artifact page and in the executed notebooks
+    assert pages['s2vc-tab4.html']['math'] >= 2 and pages['notebooks/s2vc-tab4.html']['math'] >= 1, report
     # pictures are really there: the figure page and the executed notebooks show theirs
     assert pages['s2vc-fig1.html']['images'] == 1
     assert all(p['images'] >= 1 for p in report if '/notebooks/' in p['url'])
     assert pages['index.html']['links'] >= 6
-
+    # the claims dashboard: every filter option shows exactly the rows it selects
+    f = pages['claims.html']['filters']
+    assert {x['k'] for x in f} == {'paper', 'verdict', 'artifact'} and all(x['shown'] == x['expected'] for x in f), f
+    assert any(0 < x['shown'] < x['total'] for x in f), f  # a filter that leaves rows out and keeps some
 
 @pytest.mark.skipif(CHROMIUM is None, reason='needs a headless chromium (apt-get install chromium)')
 def test_checker_sees_broken_pages(tmp_path):

@@ -16,10 +16,11 @@ from .video import (VideoReadError, BadVideoWarning, probe_video, read_clips, de
 
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'UCF_LAYOUT', 'HMDB_LAYOUT', 'K400_LAYOUT', 'K200_LAYOUT', 'K_CSV', 'DIVING_LAYOUT', 'MODES',
-           'SYNTH_SUBSETS', 'N_CLASSES', 'VideoRecord', 'SplitFileError', 'ucf101_classes', 'parse_ucf101',
-           'parse_hmdb51', 'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids', 'parse_kinetics200',
-           'parse_diving48', 'TooManyBadVideos', 'probe_records', 'VideoDataset', 'collate_clips', 'dataset_dirs',
-           'load_split', 'frame_cache', 'build_dataset', 'num_classes', 'read_meta', 'ensure_data', 'data_identity']
+           'SYNTH_SUBSETS', 'N_CLASSES', 'VideoRecord', 'SplitFileError', 'fix_command', 'ucf101_classes',
+           'parse_ucf101', 'parse_hmdb51', 'read_kinetics_csv', 'kinetics_file', 'parse_kinetics', 'read_ytids',
+           'parse_kinetics200', 'parse_diving48', 'TooManyBadVideos', 'probe_records', 'VideoDataset', 'collate_clips',
+           'dataset_dirs', 'load_split', 'frame_cache', 'build_dataset', 'num_classes', 'read_meta', 'ensure_data',
+           'data_identity']
 
 # %% ../../nbs/02_datasets.ipynb #2f090d4b
 @dataclass
@@ -33,13 +34,19 @@ class VideoRecord:
 class SplitFileError(FileNotFoundError):
     "A split file is missing or malformed; the message says which file, where it was looked for, and the expected layout."
 
+def fix_command(split_dir) -> str:
+    "The command that writes the dataset whose split files belong in `split_dir` (`<root>/<name>/splits`)."
+    d = Path(split_dir); name, root = d.parent.name, d.parent.parent
+    if name.startswith('synth-'): return f'`s2vc-repro data synth --out {root}` (with the profile you run)'
+    return f'`s2vc-repro data prepare {name} --root {root}`'
+
 def _need(folder, names, dataset: str, layout: str) -> Path:
-    "The first of `names` that exists in `folder`, else `SplitFileError`."
+    "The first of `names` that exists in `folder`, else `SplitFileError` with the command that writes it."
     folder = Path(folder)
     for n in ([names] if isinstance(names, str) else names):
         if (folder/n).is_file(): return folder/n
     tried = ', '.join(f"'{n}'" for n in ([names] if isinstance(names, str) else names))
-    raise SplitFileError(f"{dataset} split file {tried} not found in folder '{folder}'. Expected layout: {layout}")
+    raise SplitFileError(f"{dataset} split file {tried} not found in folder '{folder}': write it with {fix_command(folder)}. Expected layout: {layout}")
 
 def _read_text(path) -> str:
     "The UTF-8 text of a split file, or `SplitFileError` naming the file and the line that is not UTF-8."
@@ -103,6 +110,7 @@ def parse_ucf101(split_dir, # folder of the split files
             label = lower[folder.lower()]
         if not 0 <= label < len(classes): raise SplitFileError(f'{f}:{ln}: label {label + 1} outside 1..{len(classes)}')
         recs.append(VideoRecord(str(_resolve(Path(video_dir)/rel)), label))
+    if not recs: raise SplitFileError(f"{f}: lists no videos (the file is empty); write it again with {fix_command(split_dir)}")
     return recs, classes
 
 # %% ../../nbs/02_datasets.ipynb #4519f322
@@ -234,7 +242,7 @@ def probe_records(records: list, # `VideoRecord`s
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:  # decord releases the GIL while opening files
         it = ex.map(check, records)
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
             it = tqdm(it, total=len(records), desc='probing videos', leave=False)
         errs = list(it)
     good = [r for r, e in zip(records, errs) if e is None]

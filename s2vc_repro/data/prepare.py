@@ -155,7 +155,7 @@ def download(url: str, # http(s) URL (or file://)
             total = have + int(n) if n is not None else None
             bar = None
             if progress:
-                from tqdm.auto import tqdm
+                from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
                 bar = tqdm(total=total, initial=have, unit='B', unit_scale=True, desc=dest.name, leave=False)
             try:
                 with open(part, 'ab' if have else 'wb') as f:
@@ -391,7 +391,7 @@ def resize_all(pairs, # (source video, destination mp4) pairs
     with ThreadPoolExecutor(max(1, jobs or os.cpu_count() or 1)) as ex:
         it = ex.map(lambda sd: (sd, resize_video(sd[0], sd[1], size)), todo)
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
             it = tqdm(it, total=len(todo), desc=f'resizing to {size} px', unit='video')
         for (s, d), err in it:
             if err: failed.append(dict(file=str(s), error=err))

@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 import cv2
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
 from ..config import SynthCfg
 from .video import write_video
 
