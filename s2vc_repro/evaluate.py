@@ -429,19 +429,33 @@ def _split_families(ds, meta, subset) -> list | None:
     return [int(r['family']) for r in rows] if len(rows) == len(ds) else None
 
 # %% ../nbs/09_evaluate.ipynb #4059b6ca
+_DATA_IDS = {}  # (root, dataset, subset, split) -> (its split files' stats, when, digest)
+
+def _data_digest(root, name, subset, split) -> str:
+    "`data_identity(...)['digest']`, looked at once a minute per process while the dataset's split files stay the same (a plan checks many evaluations)."
+    import time
+    from s2vc_repro.data.datasets import data_identity, dataset_dirs
+    sd = dataset_dirs(root, name)[0]
+    sig = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size, p.stat().st_ino) for p in sd.iterdir())) if sd.is_dir() else None
+    k, hit = (str(root), name, subset, split), _DATA_IDS.get((str(root), name, subset, split))
+    if hit and hit[0] == sig and time.monotonic() - hit[1] < 60: return hit[2]
+    d = data_identity(root, name, subset, split)['digest']
+    _DATA_IDS[k] = (sig, time.monotonic(), d)
+    return d
+
 def eval_data(cfg, # a `Config`: data.root and data.split are read
               protocols, # the protocols evaluated
               datasets=None, # evaluation dataset names (default `eval_datasets(cfg)`)
              ) -> dict:
     "What `protocols` would read under `cfg.data.root`: {'<dataset>/<subset>': digest of its video list (or why it cannot be read), '<dataset>/meta': of meta.csv}; datasets not there are left out."
-    from s2vc_repro.data.datasets import data_identity, dataset_dirs
+    from s2vc_repro.data.datasets import dataset_dirs
     from s2vc_repro.records import file_digest
     out = {}
     for name in ((datasets,) if isinstance(datasets, str) else datasets) or eval_datasets(cfg):
         if not any(p.exists() for p in dataset_dirs(cfg.data.root, name)): continue
         bias = 'bias' in protocols and name.startswith('synth-')
         for s in ('train', 'test') + (BIAS_SPLITS[1:] if bias else ()):
-            try: out[f'{name}/{s}'] = data_identity(cfg.data.root, name, s, cfg.data.split)['digest']
+            try: out[f'{name}/{s}'] = _data_digest(cfg.data.root, name, s, cfg.data.split)
             except (OSError, ValueError) as e: out[f'{name}/{s}'] = f'unreadable ({type(e).__name__})'
         if bias:
             m = Path(cfg.data.root)/name/'meta.csv'
@@ -516,7 +530,7 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
     items = {'static': _static_item, 'shuffled': partial(_shuffled_item, seed=cfg.train.seed)}
     def feats(ds, p=None, item=None):  # frozen features of `ds` (its videos mapped by `item`), from `features` when it has them
         make = lambda: extract_features(backbone, MapClips(ds, items[item]) if item else ds, e.batch_size, device, tf, p, cfg.data.workers, progress)
-        key = features_key(cfg, ds, item, p) if features is not None else None
+        key = features_key(cfg, ds, item, p) if features is not None and p is None else None  # pooled grids (DSM retrieval): large, read once
         return make() if key is None else features.get(key, make)
     for name in ((datasets,) if isinstance(datasets, str) else datasets) or eval_datasets(cfg):
         rows = (meta or {}).get(name)

@@ -276,7 +276,9 @@ def run_job(job_dir, # a job's folder (config.yaml, job.json)
             from s2vc_repro.flows import train_flow
             print(f"training flow {d.name} ({cfg.flow.steps} steps, {cfg.flow.size}x{cfg.flow.size})", flush=True)
             train_flow(cfg, d, progress=progress)
-        elif kind == 'eval': evaluate_job(cfg, spec)
+        elif kind == 'eval':
+            print(f"evaluating {Path(spec['run']).name} ({', '.join(spec['protocols'])})", flush=True)
+            evaluate_job(cfg, spec)
         elif nproc > 1: stream_process(train_command(d, nproc, dataset))
         else:
             from s2vc_repro.train import train
