@@ -20,7 +20,8 @@ __all__ = ['BIAS_SPLITS', 'PROTOCOLS', 'TRANSFER', 'make_test_transform', 'video
            'predict', 'linear_probe', 'VideoClassifier', 'make_train_transform', 'finetune', 'nearest_neighbours',
            'retrieval_recall', 'home_families', 'bias_metrics', 'MapClips', 'shuffle_frames', 'order_probe',
            'class_accuracy', 'check_fraction', 'label_subset', 'labels_file', 'labelled_subset', 'eval_datasets',
-           'build_eval_dataset', 'evaluate_backbone', 'cam', 'probe_cam', 'moving_pixels', 'mass_share']
+           'build_eval_dataset', 'eval_data', 'features_key', 'FeatureCache', 'evaluate_backbone', 'cam', 'probe_cam',
+           'moving_pixels', 'mass_share']
 
 # %% ../nbs/09_evaluate.ipynb #08a8b42e
 def make_test_transform(cfg, # a `Config`: uses `data.size`, `eval.ten_crop`, `aug.mean`, `aug.std`
@@ -428,6 +429,83 @@ def _split_families(ds, meta, subset) -> list | None:
     return [int(r['family']) for r in rows] if len(rows) == len(ds) else None
 
 # %% ../nbs/09_evaluate.ipynb #4059b6ca
+_DATA_IDS = {}  # (root, dataset, subset, split) -> (its split files' stats, when, digest)
+
+def _data_digest(root, name, subset, split) -> str:
+    "`data_identity(...)['digest']`, looked at once a minute per process while the dataset's split files stay the same (a plan checks many evaluations)."
+    import time
+    from s2vc_repro.data.datasets import data_identity, dataset_dirs
+    sd = dataset_dirs(root, name)[0]
+    sig = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size, p.stat().st_ino) for p in sd.iterdir())) if sd.is_dir() else None
+    k, hit = (str(root), name, subset, split), _DATA_IDS.get((str(root), name, subset, split))
+    if hit and hit[0] == sig and time.monotonic() - hit[1] < 60: return hit[2]
+    d = data_identity(root, name, subset, split)['digest']
+    _DATA_IDS[k] = (sig, time.monotonic(), d)
+    return d
+
+def eval_data(cfg, # a `Config`: data.root and data.split are read
+              protocols, # the protocols evaluated
+              datasets=None, # evaluation dataset names (default `eval_datasets(cfg)`)
+             ) -> dict:
+    "What `protocols` would read under `cfg.data.root`: {'<dataset>/<subset>': digest of its video list (or why it cannot be read), '<dataset>/meta': of meta.csv}; datasets not there are left out."
+    from s2vc_repro.data.datasets import dataset_dirs
+    from s2vc_repro.records import file_digest
+    out = {}
+    for name in ((datasets,) if isinstance(datasets, str) else datasets) or eval_datasets(cfg):
+        if not any(p.exists() for p in dataset_dirs(cfg.data.root, name)): continue
+        bias = 'bias' in protocols and name.startswith('synth-')
+        for s in ('train', 'test') + (BIAS_SPLITS[1:] if bias else ()):
+            try: out[f'{name}/{s}'] = _data_digest(cfg.data.root, name, s, cfg.data.split)
+            except (OSError, ValueError) as e: out[f'{name}/{s}'] = f'unreadable ({type(e).__name__})'
+        if bias:
+            m = Path(cfg.data.root)/name/'meta.csv'
+            out[f'{name}/meta'] = file_digest(m)[:16] if m.exists() else 'missing'
+    return out
+
+def features_key(cfg, # the evaluation's `Config`
+                 ds, # a dataset of video files (records with paths), e.g. from `build_eval_dataset`
+                 item=None, # the clip map applied to its videos (None, 'static', 'shuffled')
+                 pool=None, # the pooling of the features (None or a (t, h, w) grid)
+                ) -> dict | None:
+    "Everything frozen features of `ds` depend on besides the backbone: its videos (paths, labels, frame ranges, sizes), clip sampling, test transform, clip map and pooling; None when `ds` is not made of files."
+    import hashlib, os
+    recs = getattr(ds, 'records', None)
+    if not recs or not all(hasattr(r, 'path') for r in recs): return None
+    h = hashlib.sha256()
+    for r in recs:
+        try: size = os.stat(r.path).st_size
+        except OSError: size = -1
+        h.update(f'{os.path.relpath(r.path, cfg.data.root)}\t{r.label}\t{r.start}\t{r.end}\t{size}\n'.encode())
+    return dict(dataset=getattr(ds, 'name', None), subset=getattr(ds, 'subset', None), videos=len(recs), data=h.hexdigest()[:16],
+                sampling={k: getattr(ds, k, None) for k in ('mode', 'frames', 'stride', 'n_clips', 'size', 'square', 'seed')},
+                transform=dict(size=cfg.data.size, ten_crop=cfg.eval.ten_crop, mean=list(cfg.aug.mean), std=list(cfg.aug.std)),
+                item=item, pool=None if pool is None else [int(x) for x in pool], seed=cfg.train.seed if item == 'shuffled' else None)
+
+class FeatureCache:
+    "Frozen features of one backbone, each set kept as `<folder>/<hash of its key>.pt` (written atomically) and in memory: extracted once for every protocol and evaluation."
+    def __init__(self, folder, # where the files go (None: in memory only)
+                 backbone: str | None, # what identifies the weights (e.g. the SHA-256 of `backbone.pt`); part of every key
+                ):
+        self.folder, self.backbone, self.mem, self.hits, self.misses = Path(folder) if folder else None, backbone, {}, 0, 0
+
+    def get(self, key: dict, # `features_key(...)`
+            make, # () -> (features (V, D), labels (V,)): what extracts them
+           ) -> tuple:
+        "The (features, labels) of `key`: from memory, else from its file, else made (and kept)."
+        from s2vc_repro.config import key_hash
+        from s2vc_repro.records import atomic_save
+        h = key_hash({**key, 'backbone': self.backbone}, n=16)
+        if h in self.mem: self.hits += 1; return self.mem[h]
+        f = self.folder/f'{h}.pt' if self.folder else None
+        try: d = torch.load(f, map_location='cpu', weights_only=True) if f is not None and f.exists() else None
+        except Exception: d = None  # unreadable: made again and overwritten
+        if d is not None and d.get('key') == key: out = (d['X'], d['y']); self.hits += 1
+        else:
+            out = make(); self.misses += 1
+            if f is not None: atomic_save({'X': out[0], 'y': out[1], 'key': key, 'backbone': self.backbone}, f)
+        self.mem[h] = out
+        return out
+
 def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
                       backbone: nn.Module, # the network to evaluate (frozen, except inside `finetune`)
                       protocols=('linear', 'retrieval', 'bias'), # any of `PROTOCOLS`
@@ -438,6 +516,7 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
                       pool=None, # retrieval features: None (pooled output) or a (t, h, w) max-pool grid (DSM)
                       label_fraction=None, # linear / finetune learn from this class-stratified share of the training labels (`label_subset`; None: all)
                       subset_dir=None, # folder that keeps the videos of that share (`labelled_subset`; None: not kept)
+                      features: FeatureCache | None = None, # where frozen features are kept and looked up (None: extracted for this call)
                       progress: bool = False) -> dict:
     "Run `protocols` on every evaluation dataset; a flat dict {'<dataset>/<protocol>/<metric>': float}."
     bad = [p for p in protocols if p not in PROTOCOLS]
@@ -448,7 +527,11 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
     share = lambda ds, name: labelled_subset(ds, label_fraction, cfg.train.seed, name, subset_dir)
     device, build, e = _default_device(device), build or build_eval_dataset, cfg.eval
     tf, mode, res = make_test_transform(cfg), e.test_mode, {}
-    feats = lambda ds, p=None: extract_features(backbone, ds, e.batch_size, device, tf, p, cfg.data.workers, progress)
+    items = {'static': _static_item, 'shuffled': partial(_shuffled_item, seed=cfg.train.seed)}
+    def feats(ds, p=None, item=None):  # frozen features of `ds` (its videos mapped by `item`), from `features` when it has them
+        make = lambda: extract_features(backbone, MapClips(ds, items[item]) if item else ds, e.batch_size, device, tf, p, cfg.data.workers, progress)
+        key = features_key(cfg, ds, item, p) if features is not None and p is None else None  # pooled grids (DSM retrieval): large, read once
+        return make() if key is None else features.get(key, make)
     for name in ((datasets,) if isinstance(datasets, str) else datasets) or eval_datasets(cfg):
         rows = (meta or {}).get(name)
         if rows is None and 'bias' in protocols:
@@ -478,14 +561,13 @@ def evaluate_backbone(cfg, # a `Config` (data, aug and eval sections are used)
             for k, v in bias_metrics(preds, labels, rows, fams).items(): res[f'{name}/bias/{k}'] = v
         if 'perclass' in protocols:  # normal clips (the probe above when there is one), then static clips
             pred = (probe if {'linear', 'bias'} & set(protocols) else linear_probe(Xtr, ytr, Xte, yte, e.linear_epochs, e.linear_lr, e.batch_size, n_classes=n_classes, seed=cfg.train.seed, device=device))['preds']
-            Str, Ste = feats(MapClips(tr_ds, _static_item))[0], feats(MapClips(te_ds, _static_item))[0]
+            Str, Ste = feats(tr_ds, item='static')[0], feats(te_ds, item='static')[0]
             spred = linear_probe(Str, ytr, Ste, yte, e.linear_epochs, e.linear_lr, e.batch_size, n_classes=n_classes, seed=cfg.train.seed, device=device)['preds']
             for tag, p in (('', pred), ('static_', spred)):
                 res[f'{name}/perclass/{tag}top1'] = float((p == yte.numpy()).mean())
                 for c, a in enumerate(class_accuracy(p, yte.numpy(), n_classes)): res[f'{name}/perclass/{tag}class{c}'] = float(a)
         if 'shuffle' in protocols:
-            sh = partial(_shuffled_item, seed=cfg.train.seed)
-            res[f'{name}/shuffle/top1'] = order_probe(Xtr, feats(MapClips(tr_ds, sh))[0], Xte, feats(MapClips(te_ds, sh))[0], epochs=e.linear_epochs,
+            res[f'{name}/shuffle/top1'] = order_probe(Xtr, feats(tr_ds, item='shuffled')[0], Xte, feats(te_ds, item='shuffled')[0], epochs=e.linear_epochs,
                                                       lr=e.linear_lr, batch_size=e.batch_size, seed=cfg.train.seed, device=device)
         if 'finetune' in protocols:
             tr1, te = build(cfg, name, 'train', 'train'), build(cfg, name, 'test', mode)

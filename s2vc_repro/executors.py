@@ -59,13 +59,16 @@ class LocalExecutor:
         if t: env.update(OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t))
         return env
 
-    def _launch(self, job, store, n: int, gpu_ids: list, threads: int | None = None):
+    def _launch(self, group: list, store, n: int, gpu_ids: list, threads: int | None = None):
+        "Make the jobs of `group` in turn in one process (a group of several: the evaluations of one run, each logged to its own folder)."
         from s2vc_repro.runs import stream_process, job_command
-        cmd = job_command(job.dir, n, store.dataset if job.kind == 'pretrain' else None)
+        job = group[0]
+        cmd = job_command(job.dir, n, store.dataset if job.kind == 'pretrain' else None, more=[j.dir for j in group[1:]])
         echo, say = store.echo and self.jobs == 1, self._say(store)
         t0 = time.time()
-        stream_process(cmd, job.log, echo=echo, env=self.env(gpu_ids, threads), error=job_error(job.kind))
-        if not echo and say: say(f'  done {job.name} in {time.time() - t0:.0f} s')
+        stream_process(cmd, job.log if len(group) == 1 else None, echo=echo, env=self.env(gpu_ids, threads), error=job_error(job.kind))
+        if not echo and say: say(f'  done {job.name} in {time.time() - t0:.0f} s' if len(group) == 1 else
+                                 f"  done {len(group)} evaluations of {Path(job.spec['run']).name} in {time.time() - t0:.0f} s")
 
     def _say(self, store):
         "Where job lines go: the given `log`, else print when the store echoes, else nowhere."
@@ -82,10 +85,12 @@ class LocalExecutor:
             while todo or running:
                 ready = []
                 for j in list(todo):
+                    if j not in todo: continue  # started with another job of its group
                     if (bad := [d.name for d in j.deps if res.get(d.name) is not None]):
                         res[j.name] = job_error(j.kind)(f'{j.name} was not run: {bad[0]} failed'); todo.remove(j); continue
                     if not any(d.name in names and d.name not in res for d in j.deps): ready.append(j)  # else it waits for what it needs
                 for i, j in enumerate(ready):
+                    if j not in todo: continue  # started with another job of its group
                     if len(running) >= self.jobs or (self.shares and free_t < 1): break
                     t = max(1, free_t // min(len(ready) - i, free_t)) if self.shares else None  # the free cores, shared by the ready jobs
                     n = job_procs(j, store, len(self.gpus), self.jobs)
@@ -93,22 +98,29 @@ class LocalExecutor:
                         res[j.name] = ValueError(f'{j.name} needs {n} GPUs; this machine has {len(self.gpus)} (lower nproc)'); todo.remove(j); continue
                     if self.gpus and n > len(free): continue  # waits for GPUs
                     ids = free[:n] if self.gpus else []; free = free[n:] if self.gpus else free
-                    todo.remove(j)
-                    try: store.write_spec(j)
-                    except Exception as e: res[j.name] = e; free += ids; continue
-                    if say := self._say(store): say(_say_started(j, store, f' on GPU {",".join(map(str, ids))}' if ids else
-                                                                (f', {self.env([], t).get("OMP_NUM_THREADS")} CPU threads' if self.jobs > 1 else '')))
+                    group = [j] + [k for k in todo if k is not j and k.kind == 'eval' == j.kind and k.spec['run'] == j.spec['run']
+                                   and not any(d.name in names and res.get(d.name, 1) is not None for d in k.deps)]  # one process for a run's evaluations
+                    for k in group: todo.remove(k)
+                    try:
+                        for k in group: store.write_spec(k)
+                    except Exception as e:
+                        for k in group: res[k.name] = e
+                        free += ids; continue
+                    if say := self._say(store):
+                        for k in group: say(_say_started(k, store, f' on GPU {",".join(map(str, ids))}' if ids else
+                                                         (f', {self.env([], t).get("OMP_NUM_THREADS")} CPU threads' if self.jobs > 1 else '')))
                     if t: free_t -= t
-                    running[pool.submit(self._launch, j, store, n, ids, t)] = (j, ids, t)
+                    running[pool.submit(self._launch, group, store, n, ids, t)] = (group, ids, t)
                 if not running:
                     if todo: raise RuntimeError(f'jobs that cannot start: {[j.name for j in todo]}')
                     continue
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for f in finished:
-                    j, ids, t = running.pop(f); free += ids; free_t += t or 0
-                    res[j.name] = f.exception()
-                    if res[j.name] is not None and (say := self._say(store)) and not (store.echo and self.jobs == 1):
-                        say(f'  FAILED {j.name}: {str(res[j.name]).splitlines()[0]}')
+                    group, ids, t = running.pop(f); free += ids; free_t += t or 0
+                    for j in group:  # of a group that failed, those made before or after the failure are made
+                        res[j.name] = f.exception() if len(group) == 1 or f.exception() is None or not store.complete(j) or store.damaged(j) else None
+                        if res[j.name] is not None and (say := self._say(store)) and not (store.echo and self.jobs == 1):
+                            say(f'  FAILED {j.name}: {str(res[j.name]).splitlines()[0]}')
         return {j.name: res[j.name] for j in store.graph(jobs) if j.name in res}
 
 # %% ../nbs/10b_executors.ipynb #a6c80c61

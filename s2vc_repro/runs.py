@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_runs.ipynb #91031724
 from __future__ import annotations
-import collections, contextlib, json, os, subprocess, sys, time
+import collections, contextlib, json, os, shutil, subprocess, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
@@ -14,8 +14,9 @@ from .methods.base import method_class
 
 # %% auto #0
 __all__ = ['KINDS', 'failure_cause', 'stream_process', 'DamagedRun', 'load_backbone', 'provenance', 'Job', 'job_command',
-           'train_command', 'job_outputs', 'job_complete', 'job_damaged', 'write_evaluation', 'evaluate_job', 'run_job',
-           'main', 'RunDataMismatch', 'eval_hash', 'RunStore']
+           'train_command', 'job_outputs', 'job_complete', 'backbone_digest', 'eval_outdated', 'job_damaged',
+           'write_evaluation', 'feature_cache', 'evaluate_job', 'run_job', 'logged_to', 'main', 'RunDataMismatch',
+           'eval_hash', 'RunStore']
 
 # %% ../nbs/10_runs.ipynb #33fcdca3
 from .errors import TrainingFailed, job_error, error_line, is_reported  # failed jobs are said in one line at every layer
@@ -133,9 +134,11 @@ class Job:
 def job_command(job_dir, # a job's folder (holding config.yaml and job.json)
                 nproc: int = 1, # processes (GPUs) of a pre-training; > 1 launches torchrun
                 dataset: str | None = None, # dataset factory 'module:function' of a pre-training (None: the configured dataset)
-                python: str = sys.executable) -> list[str]:
-    "The command line that makes the run in `job_dir`, whatever its kind."
-    return ([python, '-m', 's2vc_repro.runs', str(job_dir)] + (['--nproc', str(nproc)] if nproc > 1 else [])
+                python: str = sys.executable,
+                more=(), # further job folders the same process makes after it, in turn (e.g. the other evaluations of a run)
+               ) -> list[str]:
+    "The command line that makes the run in `job_dir` (and those in `more`), whatever its kind."
+    return ([python, '-m', 's2vc_repro.runs', str(job_dir), *map(str, more)] + (['--nproc', str(nproc)] if nproc > 1 else [])
             + (['--dataset', dataset] if dataset else []))
 
 def train_command(run_dir, # the run folder (holding config.yaml)
@@ -165,10 +168,41 @@ def job_complete(kind: str, job_dir, spec: dict) -> bool:
     "Is the job complete (its outputs there; an evaluation's readable)?"
     return all(_json_ok(f) if kind == 'eval' else f.exists() for f in job_outputs(kind, job_dir, spec))
 
+def backbone_digest(run_dir) -> str | None:
+    "The SHA-256 of a run's `backbone.pt` as its `done.json` records it (else of the file itself; None when there is none)."
+    d = Path(run_dir)
+    try: return json.loads((d/'done.json').read_text())['files']['backbone.pt']
+    except (OSError, ValueError, KeyError, TypeError): pass
+    try: return file_digest(d/'backbone.pt')
+    except OSError: return None
+
+def eval_outdated(ecfg: Config, # the evaluation's config (its data.root is where the data is looked at)
+                  spec: dict, # run, protocols, kwargs, hash (an evaluation job's job.json)
+                 ) -> dict:
+    "{record: why} for the records of an evaluation made with another backbone or on other data than its run and data.root hold now."
+    from s2vc_repro.evaluate import eval_data
+    bb, now, bad = backbone_digest(spec['run']), None, {}
+    for f in job_outputs('eval', None, spec):
+        try: prov = json.loads(f.read_text())['provenance']
+        except (OSError, ValueError, KeyError, TypeError): continue  # missing or unreadable: not complete, made anyway
+        if prov.get('backbone') and bb and prov['backbone'] != bb:
+            bad[f] = f"was computed with another backbone (sha256 {prov['backbone'][:12]}; the run was made again since, now {bb[:12]})"; continue
+        was = prov.get('data')
+        if not isinstance(was, dict): continue  # from before the data was recorded: nothing to compare
+        if now is None: now = eval_data(ecfg, spec['protocols'], spec['kwargs'].get('datasets'))
+        if diff := [k for k in was if k in now and now[k] != was[k]]:  # a dataset not there now is not compared
+            bad[f] = (f"was computed on other data: {diff[0]} was {was[diff[0]]}, {ecfg.data.root} now holds {now[diff[0]]}"
+                      + (f" (and {len(diff) - 1} more)" if len(diff) > 1 else ''))
+    return bad
+
 def job_damaged(kind: str, job_dir) -> dict:
-    "What is wrong with the files of a complete flow or pre-training run: {path: why} (empty: whole, not complete, or an evaluation)."
+    "What is wrong with the files of a complete run: {path: why} (empty: whole or not complete); an evaluation's records: made with another backbone or on other data."
     d = Path(job_dir); p = d/'done.json'
-    if kind == 'eval' or not p.exists(): return {}
+    if kind == 'eval':
+        try: spec, ecfg = json.loads((d/'job.json').read_text()), load_config(d/'config.yaml')
+        except (OSError, ValueError): return {}  # not written yet: nothing made
+        return eval_outdated(ecfg, spec)
+    if not p.exists(): return {}
     try: done = json.loads(p.read_text())
     except (OSError, ValueError) as e: return {p: f'cannot be read ({type(e).__name__}: {e})'}
     if not isinstance(done, dict) or not isinstance(done.get('files', {}), dict): return {p: 'is not a run record'}
@@ -195,20 +229,35 @@ def write_evaluation(run_dir, # the pre-training run's folder
         mine = {k: v for k, v in res.items() if k.split('/')[1:2] == [p] or (len(protocols) == 1 and '/' not in k)}
         atomic_write(Path(run_dir)/'eval'/f'{p}-{h}.json', json.dumps({'protocol': p, 'metrics': mine, 'provenance': prov}, indent=1))
 
+_CACHES = {}  # run folder -> its `FeatureCache`, for the evaluations of one process
+
+def feature_cache(run_dir, # a complete run's folder
+                  backbone: str | None = None, # its backbone's digest (None: `backbone_digest(run_dir)`)
+                 ):
+    "The `FeatureCache` of a run (`run_dir/features`), shared by the evaluations this process makes of it while its backbone stays the same."
+    from s2vc_repro.evaluate import FeatureCache
+    run = Path(run_dir).resolve(); bb = backbone or backbone_digest(run)
+    c = _CACHES.get(run)
+    if c is None or c.backbone != bb: c = _CACHES[run] = FeatureCache(run/'features', bb)
+    return c
+
 def evaluate_job(ecfg: Config, # the evaluation's config
                  spec: dict, # run, protocols, kwargs, hash (an evaluation job's job.json)
                  fn=None, # `evaluate_backbone` replacement (None: `s2vc_repro.evaluate.evaluate_backbone`)
                  progress: bool = False, # progress bars of the real evaluation (features, finetuning, retrieval): the live line reads them
                 ):
     "Evaluate the backbone of `spec['run']` and cache the metrics."
-    kw = dict(spec['kwargs'])
+    from s2vc_repro.evaluate import eval_data
+    run, t0 = Path(spec['run']), time.time()
+    kw, bb = dict(spec['kwargs']), backbone_digest(run)
+    if kw.get('label_fraction') is not None: kw['subset_dir'] = run/'eval'  # the labelled videos, kept next to the results
+    data = eval_data(ecfg, spec['protocols'], kw.get('datasets'))  # what the metrics will have been computed on
     if fn is None:
         from s2vc_repro.evaluate import evaluate_backbone as fn
+        kw['features'] = feature_cache(run, bb)
         kw['progress'] = progress
-    run, t0 = Path(spec['run']), time.time()
-    if kw.get('label_fraction') is not None: kw['subset_dir'] = run/'eval'  # the labelled videos, kept next to the results
     res = fn(ecfg, load_backbone(run), protocols=tuple(spec['protocols']), **kw)
-    prov = {**provenance(ecfg), 'eval_hash': spec['hash'], 'wall_time': time.time() - t0, 'run': run.name}
+    prov = {**provenance(ecfg), 'eval_hash': spec['hash'], 'wall_time': time.time() - t0, 'run': run.name, 'backbone': bb, 'data': data}
     write_evaluation(run, spec['hash'], spec['protocols'], res, prov)
 
 def run_job(job_dir, # a job's folder (config.yaml, job.json)
@@ -225,10 +274,15 @@ def run_job(job_dir, # a job's folder (config.yaml, job.json)
         if job_complete(kind, d, spec):
             if not (bad := job_damaged(kind, d)):
                 print(f'{d.name} is complete (made by another process meanwhile)', flush=True); return 'complete'
-            for f in {d/'done.json', *bad}:
-                if f.exists(): move_aside(f)
-            print(f"{'' if kind == 'pretrain' else kind + ' '}run {d.name} is damaged: {'; '.join(f'{f} {why}' for f, why in bad.items())}; "
-                  "set aside (*.corrupt-*), the run is made again", flush=True)
+            if kind == 'eval':
+                for f in bad: move_aside(f, 'outdated')
+                print(f"evaluation {d.name}: {'; '.join(f'{f} {why}' for f, why in bad.items())}; set aside (*.outdated-*), computed again", flush=True)
+            else:
+                for f in {d/'done.json', *bad}:
+                    if f.exists(): move_aside(f)
+                if (d/'features').is_dir(): shutil.rmtree(d/'features', ignore_errors=True)  # features of the weights being replaced
+                print(f"{'' if kind == 'pretrain' else kind + ' '}run {d.name} is damaged: {'; '.join(f'{f} {why}' for f, why in bad.items())}; "
+                      "set aside (*.corrupt-*), the run is made again", flush=True)
         if not (kind == 'pretrain' and dataset) and not (kind == 'flow' and cfg.flow.images):  # a dataset factory, a folder of images: no video data
             from s2vc_repro.data.datasets import ensure_data
             ensure_data(cfg, progress=progress)
@@ -236,7 +290,9 @@ def run_job(job_dir, # a job's folder (config.yaml, job.json)
             from s2vc_repro.flows import train_flow
             print(f"training flow {d.name} ({cfg.flow.steps} steps, {cfg.flow.size}x{cfg.flow.size})", flush=True)
             train_flow(cfg, d, progress=progress)
-        elif kind == 'eval': evaluate_job(cfg, spec, progress=progress)
+        elif kind == 'eval':
+            print(f"evaluating {Path(spec['run']).name} ({', '.join(spec['protocols'])})", flush=True)
+            evaluate_job(cfg, spec, progress=progress)
         elif nproc > 1: stream_process(train_command(d, nproc, dataset))
         else:
             from s2vc_repro.train import train
@@ -244,20 +300,42 @@ def run_job(job_dir, # a job's folder (config.yaml, job.json)
         if not job_complete(kind, d, spec): raise job_error(kind)(f"{kind} run {d} ended without its results ({', '.join(map(str, job_outputs(kind, d, spec)))})")
     return 'made'
 
+class _Tee:
+    "A text stream that also appends what is written to it to an open file."
+    def __init__(self, stream, f): self.stream, self.f = stream, f
+    def write(self, s):
+        self.f.write(s); self.f.flush()
+        return self.stream.write(s)
+    def flush(self): self.stream.flush(); self.f.flush()
+    def __getattr__(self, k): return getattr(self.stream, k)
+
+@contextlib.contextmanager
+def logged_to(path):
+    "Inside, what this process prints (stdout and stderr) is also appended to `path`."
+    with open(path, 'a') as f, contextlib.redirect_stdout(_Tee(sys.stdout, f)), contextlib.redirect_stderr(_Tee(sys.stderr, f)): yield
+
 def main(argv=None):
-    "Entry point of `python -m s2vc_repro.runs JOB_DIR`."
+    "Entry point of `python -m s2vc_repro.runs JOB_DIR [JOB_DIR ...]`."
     import argparse
-    ap = argparse.ArgumentParser(prog='python -m s2vc_repro.runs', description='Make the run of the store whose config.yaml and job.json are in JOB_DIR, unless it is complete.')
-    ap.add_argument('job_dir')
+    ap = argparse.ArgumentParser(prog='python -m s2vc_repro.runs', description='Make the run of the store whose config.yaml and job.json are in JOB_DIR, unless it is complete; '
+                                 'several folders are made in turn by this one process, each logged to its own folder, a failure not stopping the next.')
+    ap.add_argument('job_dirs', nargs='+', metavar='job_dir')
     ap.add_argument('--nproc', type=int, default=1, help='processes of a pre-training (> 1: torchrun)')
     ap.add_argument('--dataset', default=None, help="dataset factory 'module:function' of a pre-training")
     ap.add_argument('--no-progress', action='store_true')
     a = ap.parse_args(argv)
-    try: run_job(a.job_dir, a.nproc, a.dataset, progress=not a.no_progress)
-    except Exception as e:  # an error the user can act on: one `error:` line (traceback: S2VC_TRACEBACK=1)
-        if os.environ.get('S2VC_TRACEBACK') or not is_reported(e): raise
-        print(f'error: {error_line(e, a.job_dir, whole=True)}', file=sys.stderr, flush=True)
-        sys.exit(1)
+    failed = 0
+    for d in a.job_dirs:
+        try:
+            if len(a.job_dirs) == 1: run_job(d, a.nproc, a.dataset, progress=not a.no_progress)  # its log is written by whoever launched it
+            else:
+                kind = json.loads((Path(d)/'job.json').read_text()).get('kind')
+                with logged_to(Path(d)/('eval.out' if kind == 'eval' else 'train.out')): run_job(d, a.nproc, a.dataset, progress=not a.no_progress)
+        except Exception as e:  # an error the user can act on: one `error:` line (traceback: S2VC_TRACEBACK=1)
+            if os.environ.get('S2VC_TRACEBACK') or not is_reported(e): raise
+            print(f'error: {error_line(e, d, whole=True)}', file=sys.stderr, flush=True)
+            failed += 1
+    if failed: sys.exit(1)
 
 # %% ../nbs/10_runs.ipynb #b840f347
 def _readable_json(f: Path) -> bool:
@@ -313,8 +391,9 @@ class RunStore:
         return 'interrupted' if (d/'ckpt.pt').exists() else 'new'
 
     def damaged(self, what) -> dict:
-        "What is wrong with the files of a complete run (a `Job`, or a config's pre-training run): {path: why}."
-        return job_damaged(what.kind, what.dir) if isinstance(what, Job) else job_damaged('pretrain', self.run_dir(what))
+        "What is wrong with the files of a complete run (a `Job`, or a config's pre-training run), or which records of an evaluation are outdated: {path: why}."
+        if isinstance(what, Job): return eval_outdated(what.cfg, what.spec) if what.kind == 'eval' else job_damaged(what.kind, what.dir)
+        return job_damaged('pretrain', self.run_dir(what))
 
     def complete(self, job: Job) -> bool:
         "Is `job` complete?"
@@ -447,6 +526,11 @@ class RunStore:
         h = eval_hash(ecfg, **kwargs)
         paths = {p: d/'eval'/f'{p}-{h}.json' for p in protocols}
         missing = [p for p, f in paths.items() if not _readable_json(f)]
+        spec = {'run': str(d), 'protocols': [p for p in protocols if p not in missing], 'kwargs': kwargs, 'hash': h}
+        for f, why in eval_outdated(ecfg, spec).items():  # made with another backbone, or on other data
+            print(f"{f} {why}; moved to {move_aside(f, 'outdated').name}; it is computed again", flush=True)
+            missing.append(f.name[:-len(f'-{h}.json')])
+        missing = [p for p in protocols if p in missing]
         if missing:
             job = self.eval_job(cfg, missing, eval_overrides, **kwargs)
             if self.evaluate_fn is None and _jsonable(kwargs): self.ensure([job])

@@ -197,6 +197,70 @@ def test_unreadable_checkpoint_of_interrupted_run_starts_over(trained, tmp_path,
     assert f"checkpoint {d/'ckpt.pt'} cannot be read" in out and 'training starts over' in out, out
     assert (d/'backbone.pt').read_bytes() == weights and len(list(d.glob('ckpt.pt.corrupt-*'))) == 1
 
+# --- evaluations know the data and the weights they were computed on ------------------------------------------
+
+def _eval_root(root: Path, test_lines: str) -> Path:
+    "A UCF101-layout dataset under `root` for evaluation: 4 videos of 2 classes in the trainlist, `test_lines` as its testlist."
+    s = _ucf(root, ''.join(f"{c}/{c}_{k}.mp4 {1 + k % 2}\n" for k, c in enumerate(('left', 'right') * 2)), n_videos=4)
+    (s/'testlist01.txt').write_text(test_lines)
+    return root
+
+@pytest.mark.parametrize('change', ['replaced', 'empty', 'malformed'])
+def test_cached_evaluation_is_not_served_for_other_test_data(trained, tmp_path, capsys, change):
+    "The same test data under another data.root is served from the cache; a replaced, empty or malformed test list is not."
+    store, cfg, d, _ = _copy(trained, tmp_path)
+    calls = []
+    store.evaluate_fn = lambda cfg, bb, protocols, **kw: calls.append(cfg.data.root) or {f'ucf101/{p}/top1': 0.5 for p in protocols}
+    at = lambda root: cfg.replace(**{'data.root': str(root)})
+    a = _eval_root(tmp_path/'a', 'left/left_0.mp4\nright/right_1.mp4\n')
+    want = store.evaluate(at(a), ('linear',), datasets=['ucf101'])
+    assert store.evaluate(at(a), ('linear',), datasets=['ucf101']) == want and len(calls) == 1  # the same data: cached
+    b = tmp_path/'b'; shutil.copytree(a, b)
+    assert store.evaluate(at(b), ('linear',), datasets=['ucf101']) == want and len(calls) == 1  # the same data elsewhere: cached
+    (b/'ucf101'/'splits'/'testlist01.txt').write_text({'replaced': 'left/left_2.mp4\nright/right_3.mp4\n', 'empty': '',
+                                                        'malformed': 'left/left_0.mp4 1 2 3\n'}[change])
+    assert store.needed(store.eval_job(at(b), ('linear',), datasets=['ucf101']))  # what `reproduce` plans makes it again
+    capsys.readouterr()
+    store.evaluate(at(b), ('linear',), datasets=['ucf101'])
+    out = capsys.readouterr().out
+    assert calls == [str(a), str(b)], calls
+    assert re.search(r"linear-\w+\.json was computed on other data: ucf101/test was \w+, .*/b now holds .*; moved to .*\.outdated-.*; it is computed again", out), out
+    assert store.evaluate(at(a), ('linear',), datasets=['ucf101']) == want and calls[-1] == str(a)  # back on the first data: made for it again
+
+def test_malformed_test_list_is_an_error_not_a_cached_answer(trained, tmp_path, capsys):
+    "Through the real evaluation: the record of the good data is set aside and the malformed file named in one line."
+    from s2vc_repro.evaluate import evaluate_backbone
+    store, cfg, d, _ = _copy(trained, tmp_path)
+    store.evaluate_fn = evaluate_backbone  # the real one, in this process
+    root = _eval_root(tmp_path/'a', 'left/left_0.mp4\nright/right_1.mp4\n')
+    ecfg = cfg.replace(**{'data.root': str(root), 'eval.linear_epochs': 1})
+    res = store.evaluate(ecfg, ('linear',), datasets=['ucf101'])
+    assert 0 <= res['ucf101/linear/top1'] <= 1
+    lst = root/'ucf101'/'splits'/'testlist01.txt'
+    lst.write_text('left/left_0.mp4 1 2 3\n')
+    with pytest.raises(Exception, match=re.escape(f"{lst}:1: expected")): store.evaluate(ecfg, ('linear',), datasets=['ucf101'])
+
+def test_run_made_again_has_its_evaluations_made_again(trained, tmp_path, capsys):
+    "A run damaged and trained again: the same weights keep their evaluations, its feature cache goes; other weights are evaluated again."
+    store, cfg, d, weights = _copy(trained, tmp_path)
+    calls = []
+    store.evaluate_fn = lambda cfg, bb, protocols, **kw: calls.append(protocols) or {'synth-ucf/linear/top1': float(len(calls))}
+    first = store.evaluate(cfg, ('linear',))
+    (d/'features').mkdir(); (d/'features'/'0123.pt').write_bytes(b'features of the old weights')
+    (d/'backbone.pt').write_bytes(b'garbage'); (d/'ckpt.pt').write_bytes(b'')  # damaged beyond resuming: trained again
+    assert store.pretrain(cfg) == d and (d/'backbone.pt').read_bytes() == weights  # deterministic: the same weights
+    assert not (d/'features').exists()
+    assert store.evaluate(cfg, ('linear',)) == first and len(calls) == 1
+    from s2vc_repro.records import atomic_save, atomic_write, file_digest
+    sd = torch.load(d/'backbone.pt', weights_only=True)  # other weights, recorded as a run made again records them
+    atomic_save({k: v + 1 if v.is_floating_point() else v for k, v in sd.items()}, d/'backbone.pt')
+    done = json.loads((d/'done.json').read_text()); done['files']['backbone.pt'] = file_digest(d/'backbone.pt')
+    atomic_write(d/'done.json', json.dumps(done))
+    assert store.damaged(cfg) == {} and store.needed(store.eval_job(cfg, ('linear',)))
+    capsys.readouterr()
+    assert store.evaluate(cfg, ('linear',)) == {'synth-ucf/linear/top1': 2.0}
+    assert 'was computed with another backbone' in capsys.readouterr().out
+
 def test_garbage_flow_is_named_and_retrained(tmp_path, capsys):
     "A flow run is checked like a pre-training run: a damaged flow.pt is named, set aside and trained again."
     from torchvision.io import write_png

@@ -46,3 +46,32 @@ def test_real_pipeline_pretrain_then_cached_evaluate(tmp_path, monkeypatch):
     import s2vc_repro.evaluate as ev
     monkeypatch.setattr(ev, 'evaluate_backbone', lambda *a, **k: pytest.fail('cached results must not be recomputed'))
     assert store.evaluate(cfg, ('retrieval', 'linear')) == {**res}
+
+def test_evaluations_of_a_run_share_one_process_and_its_features(tmp_path, monkeypatch):
+    "The evaluation jobs of a run are made by one process, each logged to its own folder; the features they extract are kept for the next evaluation."
+    from s2vc_repro.executors import LocalExecutor
+    from s2vc_repro.runs import evaluate_job, eval_hash, _CACHES
+    import s2vc_repro.evaluate as ev
+    cfg = get_config('smoke', {'data.root': str(tmp_path/'data'), 'eval.linear_epochs': 1})
+    lines = []
+    store = RunStore(tmp_path/'runs', echo=False, executor=LocalExecutor(log=lines.append))
+    jobs = [store.eval_job(cfg, p) for p in ('linear', 'retrieval', 'shuffle')]
+    res = store.executor.run(jobs, store)
+    assert list(res.values()) == [None] * 4, res  # the pre-training (which generates the data), then the three evaluations
+    d = store.run_dir(cfg)
+    assert [l for l in lines if 'done' in l][-1].startswith(f'  done 3 evaluations of {d.name} in '), lines
+    assert [j.log.read_text().strip() for j in jobs] == [f'evaluating {d.name} ({p})' for p in ('linear', 'retrieval', 'shuffle')]  # each its own log
+    assert not any(store.needed(j) for j in jobs)
+    feats = sorted((d/'features').glob('*.pt'))
+    assert len(feats) == 8  # per evaluation dataset (2): train and test, natural and shuffled
+    # another evaluation reads them all (no extraction), and gives what extracting them again gives
+    monkeypatch.setattr(ev, 'extract_features', lambda *a, **k: pytest.fail('features are read from the cache'))
+    _CACHES.clear()
+    spec = {'run': str(d), 'protocols': ['linear'], 'kwargs': {'datasets': ['synth-ucf']}, 'hash': eval_hash(cfg, datasets=['synth-ucf'])}
+    evaluate_job(cfg, spec)
+    cached = json.loads((d/'eval'/f"linear-{spec['hash']}.json").read_text())
+    assert cached['provenance']['backbone'] == json.loads((d/'done.json').read_text())['files']['backbone.pt']
+    assert set(cached['provenance']['data']) == {'synth-ucf/train', 'synth-ucf/test'}
+    monkeypatch.undo()
+    fresh = ev.evaluate_backbone(cfg, load_backbone(d), ('linear',), device='cpu', datasets=['synth-ucf'])
+    assert cached['metrics'] == fresh
