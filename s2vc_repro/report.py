@@ -17,12 +17,13 @@ from .records import atomic_write, git_commit, device_name, package_versions
 import re
 
 # %% auto #0
-__all__ = ['ARTIFACTS', 'PAPER_SETTING', 'RUN_COLUMNS', 'CSV_COLUMNS', 'SEED_COLUMNS', 'ALPHA', 'VERDICTS', 'DUPLICATE',
-           'TEST_RULE', 'SE_RULE', 'SEED_READ_COLUMNS', 'provenance', 'format_seeds', 'join_reported', 'seeds_path',
-           'seed_values', 'write_seed_values', 'ConsistencyError', 'check_consistency', 'column_heads', 'same_runs',
-           'testbed_lines', 'table_markdown', 'load_results', 'verdict', 'difference_test', 'paired_test',
-           'load_seed_values', 'check_claims', 'verdict_counts', 'claims_markdown', 'testbed_note', 'write_table',
-           'set_style', 'save_figure', 'figure_markdown', 'write_claims']
+__all__ = ['ARTIFACTS', 'PAPER_SETTING', 'RUN_COLUMNS', 'CSV_COLUMNS', 'SEED_COLUMNS', 'EVAL_COLUMN', 'ALPHA', 'VERDICTS',
+           'DUPLICATE', 'TEST_RULE', 'SE_RULE', 'SEED_READ_COLUMNS', 'provenance', 'format_seeds', 'join_reported',
+           'seeds_path', 'seed_values', 'write_seed_values', 'ConsistencyError', 'is_evaluation_column',
+           'check_consistency', 'column_heads', 'same_runs', 'testbed_lines', 'table_markdown', 'load_results',
+           'verdict', 'difference_test', 'paired_test', 'load_seed_values', 'check_claims', 'verdict_counts',
+           'claims_markdown', 'testbed_note', 'write_table', 'set_style', 'save_figure', 'figure_markdown',
+           'write_claims']
 
 # %% ../nbs/11_report.ipynb #d1c30a70
 ARTIFACTS = tuple(_INVENTORY)  # every inventory ID, in its order (the inventory lives in `s2vc_repro.papers`)
@@ -172,10 +173,16 @@ def write_seed_values(artifact_id: str, # an INVENTORY ID
 class ConsistencyError(ValueError):
     "One evaluation (config hash, column, seed) shows two different values within a results folder."
 
+EVAL_COLUMN = r'\S+ (linear|finetune|shuffle|bias|perclass|R@\d+)( \([\d.]+% labels\))?'  # a column `PaperSetup.evaluate` writes: '<dataset> <protocol or R@k>'
+
+def is_evaluation_column(column: str) -> bool:
+    "Whether `column` is an evaluation of the store (a protocol's metric on a dataset), not a number a notebook computes itself."
+    return re.fullmatch(EVAL_COLUMN, str(column)) is not None
+
 def check_consistency(out_dir: str|Path, # a results folder with `<ID>-seeds.csv` files
                       rtol: float=1e-6, # relative difference still counted as the same number
                      ) -> pd.DataFrame:
-    "Every per-seed value of `out_dir`; raises `ConsistencyError` listing each (config_hash, column, seed) that two artifacts give different values."
+    "Every per-seed value of `out_dir`; raises `ConsistencyError` listing each evaluation (config_hash, evaluation column, seed) that two artifacts give different values."
     files = sorted(Path(out_dir).glob('*-seeds.csv'))
     if not files: return pd.DataFrame(columns=list(SEED_COLUMNS))
     frames = []
@@ -184,10 +191,11 @@ def check_consistency(out_dir: str|Path, # a results folder with `<ID>-seeds.csv
         if miss := [c for c in SEED_COLUMNS if c not in df.columns]: raise ValueError(f"{p} lacks column(s) {', '.join(miss)}; expected {', '.join(SEED_COLUMNS)}")
         frames.append(df)
     sv = pd.concat(frames, ignore_index=True)
+    ev = sv[sv.column.map(is_evaluation_column)]
     close = lambda x, b: np.isclose(x, b, rtol=rtol, atol=rtol, equal_nan=True).any()  # NaN (no value, e.g. a correlation of constants) matches NaN
     same = lambda a, b: all(close(x, b) for x in a) and all(close(y, a) for y in b)
     bad = []
-    for (h, c, s), g in sv.groupby(['config_hash', 'column', 'seed'], sort=True):
+    for (h, c, s), g in ev.groupby(['config_hash', 'column', 'seed'], sort=True):
         vals = [gg.value.to_numpy(float) for _, gg in g.groupby('artifact', sort=True)]  # within an artifact rows may be several quantities of one run
         if any(not same(vals[0], x) for x in vals[1:]):
             bad.append(f"{h} / {c} / seed {s}: " + ', '.join(f'{x:.6g} in {a} ({r})' for a, r, x in zip(g.artifact, g.row, g.value.astype(float))))
