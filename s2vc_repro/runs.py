@@ -46,7 +46,7 @@ def stream_process(cmd: list[str], # command to run
                    error: type = TrainingFailed, # what a failure raises (`s2vc_repro.errors.job_error(kind)`)
                   ) -> str:
     "Run `cmd`, streaming its stdout+stderr (its own `error:` line left to the failure, which says it once); return the output's tail, or raise `error` with it."
-    env = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})}
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'PYTHONFAULTHANDLER': '1', **(env or {})}  # a native crash still leaves its Python traceback in the log
     tail, n = collections.deque(), 0
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(log_path, 'a')) if log_path else None
