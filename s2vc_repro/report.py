@@ -17,11 +17,11 @@ from .records import atomic_write, git_commit, device_name, package_versions
 import re
 
 # %% auto #0
-__all__ = ['ARTIFACTS', 'PAPER_SETTING', 'RUN_COLUMNS', 'CSV_COLUMNS', 'SEED_COLUMNS', 'EVAL_COLUMN', 'ALPHA', 'VERDICTS',
-           'DUPLICATE', 'TEST_RULE', 'SE_RULE', 'SEED_READ_COLUMNS', 'provenance', 'format_seeds', 'join_reported',
-           'seeds_path', 'seed_values', 'write_seed_values', 'ConsistencyError', 'is_evaluation_column',
-           'check_consistency', 'column_heads', 'same_runs', 'testbed_lines', 'table_markdown', 'load_results',
-           'verdict', 'difference_test', 'paired_test', 'load_seed_values', 'check_claims', 'verdict_counts',
+__all__ = ['ARTIFACTS', 'PAPER_SETTING', 'RUN_COLUMNS', 'CSV_COLUMNS', 'SEED_COLUMNS', 'SEED_READ_COLUMNS', 'EVAL_COLUMN',
+           'ALPHA', 'VERDICTS', 'DUPLICATE', 'TEST_RULE', 'SE_RULE', 'provenance', 'format_seeds', 'join_reported',
+           'seeds_path', 'seed_values', 'write_seed_values', 'load_seed_values', 'ConsistencyError',
+           'is_evaluation_column', 'check_consistency', 'column_heads', 'same_runs', 'testbed_lines', 'table_markdown',
+           'load_results', 'verdict', 'difference_test', 'paired_test', 'check_claims', 'verdict_counts',
            'claims_markdown', 'testbed_note', 'write_table', 'set_style', 'save_figure', 'figure_markdown',
            'write_claims']
 
@@ -169,6 +169,33 @@ def write_seed_values(artifact_id: str, # an INVENTORY ID
     if cells is not None: _check_seed_means(artifact_id, cells, sv)
     return atomic_write(seeds_path(out_dir, artifact_id), sv.to_csv(index=False))
 
+# %% ../nbs/11_report.ipynb #559addef
+SEED_READ_COLUMNS = SEED_COLUMNS[:5]  # what a per-seed file must have (config_hash and run: where it keeps them)
+
+def _seed_key(s) -> str:
+    "A seed as a string ('1' for 1, 1.0 or '1')."
+    try: return str(int(float(s)))
+    except (TypeError, ValueError): return str(s)
+
+def load_seed_values(out_dir: str|Path, # a results folder
+                    ) -> pd.DataFrame:
+    "Every `<ID>-seeds.csv` of `out_dir` in one frame (columns `SEED_COLUMNS`, config_hash and run '' where a file lacks them; empty when there are none)."
+    frames = []
+    for p in sorted(Path(out_dir).glob('*-seeds.csv')):
+        aid = p.name[:-len('-seeds.csv')]
+        if aid not in ARTIFACTS: continue
+        df = pd.read_csv(p, dtype={'row': str, 'column': str, 'artifact': str, 'config_hash': str, 'run': str}, keep_default_na=False, na_values=[''])
+        if 'artifact' not in df.columns: df.insert(0, 'artifact', aid)
+        if miss := [c for c in SEED_READ_COLUMNS if c not in df.columns]:
+            raise ValueError(f"{p}: lacks column(s) {', '.join(miss)}; per-seed values need {', '.join(SEED_READ_COLUMNS)} (+ config_hash, run)")
+        frames.append(df.reindex(columns=list(SEED_COLUMNS), fill_value=''))
+    if not frames: return pd.DataFrame(columns=list(SEED_COLUMNS))
+    out = pd.concat(frames, ignore_index=True)
+    out['value'], out['seed'] = pd.to_numeric(out['value'], errors='coerce'), out['seed'].map(_seed_key)
+    dup = out[out.duplicated(['artifact', 'row', 'column', 'seed'], keep=False)]
+    if len(dup): raise ValueError(f"per-seed values of {out_dir} repeat (artifact, row, column, seed): {sorted(set(map(tuple, dup[['artifact', 'row', 'column', 'seed']].values)))[:4]}")
+    return out
+
 # %% ../nbs/11_report.ipynb #5eed0a05
 class ConsistencyError(ValueError):
     "One evaluation (config hash, column, seed) shows two different values within a results folder."
@@ -183,15 +210,8 @@ def check_consistency(out_dir: str|Path, # a results folder with `<ID>-seeds.csv
                       rtol: float=1e-6, # relative difference still counted as the same number
                      ) -> pd.DataFrame:
     "Every per-seed value of `out_dir`; raises `ConsistencyError` listing each evaluation (config_hash, evaluation column, seed) that two artifacts give different values."
-    files = sorted(Path(out_dir).glob('*-seeds.csv'))
-    if not files: return pd.DataFrame(columns=list(SEED_COLUMNS))
-    frames = []
-    for p in files:
-        df = pd.read_csv(p, dtype={'row': str, 'column': str, 'config_hash': str, 'run': str}, keep_default_na=False, na_values=[''])
-        if miss := [c for c in SEED_COLUMNS if c not in df.columns]: raise ValueError(f"{p} lacks column(s) {', '.join(miss)}; expected {', '.join(SEED_COLUMNS)}")
-        frames.append(df)
-    sv = pd.concat(frames, ignore_index=True)
-    ev = sv[sv.column.map(is_evaluation_column)]
+    sv = load_seed_values(out_dir)
+    ev = sv[sv.column.map(is_evaluation_column) & (sv.config_hash != '')]  # a file without config hashes cannot be compared
     close = lambda x, b: np.isclose(x, b, rtol=rtol, atol=rtol, equal_nan=True).any()  # NaN (no value, e.g. a correlation of constants) matches NaN
     same = lambda a, b: all(close(x, b) for x in a) and all(close(y, a) for y in b)
     bad = []
@@ -373,33 +393,6 @@ def paired_test(d, # per-seed differences, left minus right side
     p = lambda m, alt: stats.ttest_1samp(d, m, alternative=alt).pvalue
     if op == '~': return max(p(-tol, 'greater'), p(tol, 'less')), min(1.0, 2 * min(p(tol, 'greater'), p(-tol, 'less')))
     return p(0.0, 'greater'), p(0.0, 'less')
-
-# %% ../nbs/11_report.ipynb #559addef
-SEED_READ_COLUMNS = ('artifact', 'row', 'column', 'seed', 'value')  # the columns of per-seed values `load_seed_values` returns
-
-def _seed_key(s) -> str:
-    "A seed as a string ('1' for 1, 1.0 or '1')."
-    try: return str(int(float(s)))
-    except (TypeError, ValueError): return str(s)
-
-def load_seed_values(out_dir: str|Path, # a results folder
-                    ) -> pd.DataFrame:
-    "Every `<ID>-seeds.csv` of `out_dir` in one frame (columns `SEED_READ_COLUMNS`; empty when there are none)."
-    frames = []
-    for p in sorted(Path(out_dir).glob('*-seeds.csv')):
-        aid = p.name[:-len('-seeds.csv')]
-        if aid not in ARTIFACTS: continue
-        df = pd.read_csv(p, dtype={'row': str, 'column': str, 'artifact': str}, keep_default_na=False, na_values=[''])
-        if 'artifact' not in df.columns: df.insert(0, 'artifact', aid)
-        if miss := [c for c in SEED_READ_COLUMNS if c not in df.columns]:
-            raise ValueError(f"{p}: lacks column(s) {', '.join(miss)}; per-seed values need {', '.join(SEED_READ_COLUMNS)} (+ config_hash, run)")
-        frames.append(df[list(SEED_READ_COLUMNS)])
-    if not frames: return pd.DataFrame(columns=list(SEED_READ_COLUMNS))
-    out = pd.concat(frames, ignore_index=True)
-    out['value'], out['seed'] = pd.to_numeric(out['value'], errors='coerce'), out['seed'].map(_seed_key)
-    dup = out[out.duplicated(['artifact', 'row', 'column', 'seed'], keep=False)]
-    if len(dup): raise ValueError(f"per-seed values of {out_dir} repeat (artifact, row, column, seed): {sorted(set(map(tuple, dup[['artifact', 'row', 'column', 'seed']].values)))[:4]}")
-    return out
 
 # %% ../nbs/11_report.ipynb #b929b1a3
 class _Cell(NamedTuple):

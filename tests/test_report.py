@@ -367,7 +367,7 @@ def test_seed_values_from_folder(tmp_path):
     assert r.stat_test == 'Welch, df=2.2'
     pd.DataFrame(dict(artifact='s2vc-tab3', row=['Ours [S3D]'] * 3 + ['MoCo [S3D]'] * 3, column='HMDB51 R@10', seed=[0, 1, 2] * 2,
                       value=[93.1, 94.0, 95.8, 91.0, 92.1, 93.8], config_hash='h', run='r')).to_csv(tmp_path/'s2vc-tab3-seeds.csv', index=False)
-    assert set(report.load_seed_values(tmp_path).columns) == set(report.SEED_READ_COLUMNS)
+    assert set(report.load_seed_values(tmp_path).columns) == set(report.SEED_COLUMNS)
     r = pd.read_csv(report.write_claims(tmp_path)['csv']).set_index('claim').loc['s2vc-tab3-moco-r10']
     assert r.stat_test == 'paired t, n=3' and r.verdict == 'holds'
     assert set(load_results(tmp_path).artifact) == {'s2vc-tab3'}  # the per-seed file is not read as a table
