@@ -198,24 +198,10 @@ def _claim_counts(out_dir) -> dict:
 @lru_cache(maxsize=None)
 def testbed_lines(profile: str, # a profile
                  ) -> tuple:
-    "Lines saying, at a profile on synthetic data, that its numbers come from the synthetic testbed and which stand-in replaces which dataset (none otherwise)."
-    try: cfg = get_config(profile)
-    except ConfigError: return ()
-    if not cfg.data.dataset.startswith('synth-'): return ()
-    from s2vc_repro.config import STAND_INS
-    from s2vc_repro.notebook import PAPER_DATASET
-    name = lambda d: PAPER_DATASET.get(d, d)
-    pre = {}  # stand-in -> the papers' pre-training sets it replaces, from the registered runs
-    for n in PAPER_RUNS:
-        try: here, there = run_config(n, profile).data.dataset, run_config(n, 'paper').data.dataset
-        except ConfigError: continue
-        if here != there: pre.setdefault(here, set()).add(name(there))
-    pre_s = '; '.join(f"{s} replaces {', '.join(sorted(pre[s]))}" for s in sorted(pre)) or 'none replaced'
-    ev_s = ', '.join(f'{s} replaces {name(r)}' for r, s in STAND_INS.items())
-    return (f"**Synthetic testbed.** The numbers of the `{profile}` profile come from the synthetic testbed, not from the papers' "
-            f"datasets. Pre-training: {pre_s}. Evaluation: {ev_s}. {cfg.model.backbone} (width {cfg.model.width:g}) backbones on "
-            f"{cfg.data.frames}x{cfg.data.size}x{cfg.data.size} clips. They test the papers' claims on a small controlled problem; "
-            "they are not the papers' numbers. Each table's column heads name the stand-in evaluated, and its CSV the run's own setting (`run_*`).", '')
+    "The lines under the index's title that say, at a profile on synthetic data, what its numbers come from (`s2vc_repro.report.testbed_note`; none otherwise)."
+    from s2vc_repro.report import testbed_note
+    note = testbed_note(profile)
+    return (note, '') if note else ()
 
 def stale_ids(statuses: dict, # inventory ID -> manifest entry
               config_hash: str | None, # the profile's configuration hash now (`get_config(profile).hash`)
