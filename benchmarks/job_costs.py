@@ -47,7 +47,7 @@ def cpu_steps(step, steps: int, warmup: int = 2) -> list:
         c = time.process_time(); step(); ts.append(time.process_time() - c)
     return ts
 
-def measure(profile: str, steps: int, threads: int, methods=None) -> list:
+def measure(profile: str, steps: int, threads: int, methods=None, amp: bool = False) -> list:
     "Rows of measured pre-training costs: best step time x the profile's steps + process start."
     from s2vc_repro.config import get_config, METHODS
     from s2vc_repro.methods.base import build_method
@@ -56,7 +56,7 @@ def measure(profile: str, steps: int, threads: int, methods=None) -> list:
     from s2vc_repro.flows import build_flow, dequantize, nll
     torch.set_num_threads(threads)
     start, rows, w = start_seconds(), [], where()
-    cmd = f'python benchmarks/job_costs.py --profile {profile} --steps {steps} --threads {threads}'
+    cmd = f'python benchmarks/job_costs.py --profile {profile} --steps {steps} --threads {threads}' + (' --amp' if amp else '')
     cfg = get_config(profile, {'method.name': 's2vc'})
     fc = cfg.flow
     flow = build_flow(fc, 3, seed=0); fopt = torch.optim.Adam([p for p in flow.parameters() if p.requires_grad], lr=fc.lr)
@@ -78,7 +78,7 @@ def measure(profile: str, steps: int, threads: int, methods=None) -> list:
             m = build_method(cfg, flow=flow) if name == 's2vc' else build_method(cfg); aug = ClipAugment(cfg.aug, cfg.data.size); opt = make_optimizer(m.parameters(), cfg.train)
             ds = RandomClips(cfg.train.batch_size, m.data_mode, cfg.data.frames + (name == 'dclr'), cfg.data.resize or cfg.data.size, cfg.synth.n_classes)
             batch = torch.utils.data.default_collate([ds[i] for i in range(len(ds))])
-            ts = cpu_steps(lambda: train_step(m, batch, aug, opt, device='cpu'), steps)
+            ts = cpu_steps(lambda: train_step(m, batch, aug, opt, device='cpu', amp=amp, amp_dtype=torch.bfloat16), steps)
         except Exception as e:
             print(f'{name}: not measured ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})'); continue
         sec = min(ts) * n_steps + start
@@ -123,10 +123,11 @@ def main(argv=None):
     ap.add_argument('--steps', type=int, default=5, help='timed steps per method')
     ap.add_argument('--threads', type=int, default=1, help='torch threads (a job at --jobs auto on 2 cores has 1)')
     ap.add_argument('--methods', nargs='*', default=None, help='methods to measure (default: every registered one)')
+    ap.add_argument('--amp', action='store_true', help='bfloat16 autocast in the pre-training steps (what train.cpu_amp does on a bfloat16 CPU)')
     ap.add_argument('--from-store', default=None, metavar='RUNS', help='read recorded job times from this run store instead of measuring')
     ap.add_argument('--write', action='store_true', help=f'replace the profile\'s rows of {TABLE}')
     a = ap.parse_args(argv)
-    rows = from_store(a.profile, a.from_store) if a.from_store else measure(a.profile, a.steps, a.threads, a.methods)
+    rows = from_store(a.profile, a.from_store) if a.from_store else measure(a.profile, a.steps, a.threads, a.methods, amp=a.amp)
     if not rows: sys.exit('nothing measured')
     if a.write: write(rows, a.profile); print(f'wrote {len(rows)} row(s) of {a.profile} to {TABLE}')
 
