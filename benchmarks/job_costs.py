@@ -2,7 +2,7 @@
 
     python benchmarks/job_costs.py --profile mini                       # measure: short step timings scaled by the profile's steps
     python benchmarks/job_costs.py --profile mini --from-store runs     # read the times a filled run store recorded
-    python benchmarks/job_costs.py --profile mini --write               # ... and replace the profile's rows in the table
+    python benchmarks/job_costs.py --profile mini --write               # ... and put them into the table (same profile, kind, method replaced)
 
 Measured (default): for each pre-training method, `--steps` optimiser steps of the training loop's own step
 (`train_step`, after two warm-up steps) on one batch of random uint8 clips of the profile's shape, on one
@@ -97,7 +97,10 @@ def from_store(profile: str, runs) -> list:
         except (OSError, yaml.YAMLError): continue
         if cfg.get('profile') != profile: continue
         kind = 'flow' if d.name.startswith('flow-') else 'pretrain'
-        try: got.setdefault((kind, 'flow' if kind == 'flow' else cfg['method']['name']), []).append(float(json.loads((d/'done.json').read_text())['wall_time']))
+        try:
+            done = json.loads((d/'done.json').read_text())
+            if kind == 'pretrain' and not done.get('steps'): continue  # an untrained backbone (train.epochs 0, e.g. bench-bias's random init): no cost of its method
+            got.setdefault((kind, 'flow' if kind == 'flow' else cfg['method']['name']), []).append(float(done['wall_time']))
         except (OSError, ValueError, KeyError, TypeError): pass
         for f in (d/'eval').glob('*.json') if kind == 'pretrain' else ():
             try: e = json.loads(f.read_text()); got.setdefault(('eval', e['protocol']), []).append(float(e['provenance']['wall_time']))
@@ -109,10 +112,11 @@ def from_store(profile: str, runs) -> list:
             for (k, m), ts in sorted(got.items())]
 
 def write(rows: list, profile: str, path=TABLE):
-    "Replace `profile`'s rows of the table at `path` with `rows` (atomically)."
+    "Put `rows` into the table at `path` (atomically), replacing the rows of `profile` of the same kind and method; the others stay."
     from s2vc_repro.records import atomic_write
     old = [r for r in csv.DictReader(open(path))] if Path(path).exists() else []
-    keep = [r for r in old if r['profile'] != profile]
+    new = {(r['profile'], r['kind'], r['method']) for r in rows}
+    keep = [r for r in old if (r['profile'], r['kind'], r['method']) not in new]
     out = io.StringIO(); wr = csv.DictWriter(out, FIELDS, lineterminator='\n'); wr.writeheader()
     for r in keep + rows: wr.writerow({k: r[k] for k in FIELDS})
     atomic_write(path, out.getvalue())
@@ -125,7 +129,7 @@ def main(argv=None):
     ap.add_argument('--methods', nargs='*', default=None, help='methods to measure (default: every registered one)')
     ap.add_argument('--amp', action='store_true', help='bfloat16 autocast in the pre-training steps (what train.cpu_amp does on a bfloat16 CPU)')
     ap.add_argument('--from-store', default=None, metavar='RUNS', help='read recorded job times from this run store instead of measuring')
-    ap.add_argument('--write', action='store_true', help=f'replace the profile\'s rows of {TABLE}')
+    ap.add_argument('--write', action='store_true', help=f'put the rows into {TABLE}, replacing those of the same profile, kind and method')
     a = ap.parse_args(argv)
     rows = from_store(a.profile, a.from_store) if a.from_store else measure(a.profile, a.steps, a.threads, a.methods, amp=a.amp)
     if not rows: sys.exit('nothing measured')

@@ -45,6 +45,13 @@ def eval_compute(runs) -> float:
         except (ValueError, KeyError, TypeError): pass
     return tot
 
+def derive(res: dict) -> dict:
+    "The ratios of a result: wall / summed step compute, evaluations' job time / wall, and, for `jobs` at once, wall / (step compute / jobs) and the evaluations' share of the job slots (jobs x wall)."
+    j, wall = max(1, res['jobs']), res['wall_s']
+    return dict(ratio=round(wall / max(res['step_compute_s'], 1e-9), 2), eval_share=round(res['eval_jobs_s'] / wall, 3),
+                floor_wall_s=round(res['step_compute_s'] / j, 1), ratio_to_floor=round(wall / max(res['step_compute_s'] / j, 1e-9), 2),
+                eval_slot_share=round(res['eval_jobs_s'] / (j * wall), 3))
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--profile', default='smoke')
@@ -76,12 +83,13 @@ def main(argv=None):
                data_s=round(t_data, 2), make_runs_s=make_s, train_jobs_s=round(sum(train_jobs.values()), 2), eval_jobs_s=round(eval_s, 2),
                notebooks_s=round(wall - make_s, 2), step_compute_s=round(sum(floor.values()), 2), eval_compute_s=round(eval_compute(runs), 2),
                runs=len(floor), evaluations=len(list(runs.glob('*/eval/*.json'))))
-    res['ratio'] = round(wall / max(res['step_compute_s'], 1e-9), 2)
-    res['eval_share'] = round(eval_s / wall, 3)
+    res.update(derive(res))
     print(f"{a.profile} --only {' '.join(a.only)} --jobs {a.jobs}: wall {wall:.1f} s (data generated before: {t_data:.1f} s)")
     print(f"  runs made in {make_s:.1f} s: flows + pre-trainings {res['train_jobs_s']:.1f} s, evaluations {eval_s:.1f} s; notebooks {res['notebooks_s']:.1f} s")
     print(f"  step compute (floor) {res['step_compute_s']:.1f} s over {len(floor)} runs; evaluation compute in-process {res['eval_compute_s']:.1f} s")
     print(f"  ratio wall / step compute = {res['ratio']:.2f}; evaluation share of wall = {100 * res['eval_share']:.1f} %")
+    print(f"  with {a.jobs} job(s) at once: floor {res['floor_wall_s']:.1f} s (step compute / jobs), wall / floor = {res['ratio_to_floor']:.2f}; "
+          f"evaluations' share of the job slots = {100 * res['eval_slot_share']:.1f} %")
     if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
     return res
 

@@ -421,7 +421,7 @@ PROFILES = {
         'model': dict(backbone='cnn4s', width=0.5),
         'method': dict(queue=scale_videos(MethodCfg.queue, PAPER_SCALES['moco'], MINI),
                        momentum=scale_momentum(MethodCfg.momentum, PAPER_SCALES['moco'], MINI)),
-        'train': dict(epochs=MINI.epochs, batch_size=MINI.batch_size,
+        'train': dict(epochs=MINI.epochs, batch_size=MINI.batch_size, cpu_amp=True,
                       warmup_epochs=scale_epochs(PAPER_WARMUP, PAPER_SCALES['moco'], MINI)),
         'flow': dict(size=16, hr_blocks=2, lr_blocks=2, fc_blocks=2, hidden=16, fc_hidden=64, n_images=8000, steps=1500, lr=1e-3),
         'dclr': dict(search_queue=scale_videos(DCLRCfg.search_queue, PAPER_SCALES['dclr'], MINI),
