@@ -16,7 +16,7 @@ from .records import atomic_write, atomic_save, file_digest, replacing
 __all__ = ['KINETICS_MEAN', 'KINETICS_STD', 'WRAPPERS', 'PREFIXES', 'CARD_SPLITS', 'PROBE', 'METRICS', 'REAL', 'REAL_KINDS',
            'LABELS', 'LoadError', 'InputSpec', 'pooled', 'weights_digest', 'FeatureModel', 'unwrap_state_dict',
            'load_matching', 'torchvision_archs', 'torchvision_spec', 'torchvision_model', 'run_model', 'store_run',
-           'is_torchscript', 'torchscript_model', 'callable_model', 'HFVideo', 'hf_model', 'load_model',
+           'is_torchscript', 'torchscript_model', 'callable_model', 'HFVideo', 'hf_model', 'load_model', 'mini_reading',
            'testbed_config', 'render_split', 'card_features', 'one_thread', 'probe_rows', 'headline', 'reading',
            'real_status', 'real_probes', 'real_reading', 'card_markdown', 'write_card', 'check_input', 'report_card',
            'card_folder', 'results_folder', 'index_cards']
@@ -337,6 +337,12 @@ def load_model(checkpoint, # see above
 # %% ../nbs/15_card.ipynb #66955831
 CARD_SPLITS = ('train', 'test', 'aligned', 'conflicting', 'static', 'shuffled')  # the testbed splits a card reads
 
+def mini_reading() -> tuple:
+    "(video length in clip spans, clips per video) of the mini testbed's evaluation: 40-frame videos, 2 clips of 8 frames at stride 2."
+    from s2vc_repro.config import SynthCfg, get_config
+    m = get_config('mini')
+    return SynthCfg().frames / (m.data.frames * m.data.stride), m.eval.test_clips
+
 def testbed_config(frames: int, # clip length of the model
                    size: int, # frame side of the model
                    n_train: int = 800, # training videos of the probes
@@ -344,29 +350,35 @@ def testbed_config(frames: int, # clip length of the model
                    stride: int = 2, # rendered frames per clip frame
                    seed: int = 0, # the draw of the testbed
                   ):
-    "The testbed's `SynthCfg` for `frames` x `size` x `size` clips: the mini generator, its pixel lengths scaled by size / 32."
+    "The testbed's `SynthCfg` for `frames` x `size` x `size` clips: the mini generator, its pixel lengths scaled by size / 32, its videos as many clip spans long."
     from s2vc_repro.config import SynthCfg
     for k, v in dict(frames=frames, size=size, n_train=n_train, n_test=n_test, stride=stride).items():
         if int(v) != v or v < 1: raise ValueError(f"{k} must be a positive integer, got {v!r}")
     if n_train < 16: raise ValueError(f"n_train must be at least 16 (2 videos of each of the 8 classes), got {n_train}")
-    base = SynthCfg(); k = size / base.size
+    base, spans = SynthCfg(), mini_reading()[0]; k = size / base.size
     sc = lambda t: tuple(v * k for v in t)
-    return replace(base, frames=int(frames) * int(stride), size=int(size), n_train=int(n_train), n_test=int(n_test), speed=sc(base.speed),
-                   zigzag=sc(base.zigzag), radius=sc(base.radius), shake=base.shake * k, seed=int(seed))
+    return replace(base, frames=max(int(frames) * int(stride), round(spans * int(frames) * int(stride))), size=int(size), n_train=int(n_train),
+                   n_test=int(n_test), speed=sc(base.speed), zigzag=sc(base.zigzag), radius=sc(base.radius), shake=base.shake * k, seed=int(seed))
 
 def render_split(cfg, # a `testbed_config`
                  split: str, # one of `CARD_SPLITS`
-                 stride: int = 2) -> tuple:
-    "(items [{'video': uint8 (3, T, S, S), 'label'}], meta rows, SHA-256 of the pixels) of one testbed split."
+                 frames: int, # clip length of the model
+                 stride: int = 2, # frame step within a clip
+                 clips: int | None = None, # clips per video, evenly spaced (None: the mini evaluation's, 2)
+                ) -> tuple:
+    "(items [{'video': uint8 (clips, 3, frames, S, S), 'label'}], meta rows, SHA-256 of the pixels) of one testbed split."
     from s2vc_repro.data.synthetic import plan_split, render_planned
+    from s2vc_repro.data.video import uniform_clips
     if split not in CARD_SPLITS: raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(CARD_SPLITS)}")
+    idx = uniform_clips(cfg.frames, int(frames), int(stride), clips or mini_reading()[1])  # (clips, frames) frame numbers
     h, items, rows = hashlib.sha256(), [], []
     for v in plan_split(cfg, 'ucf', split):
-        x = np.ascontiguousarray(render_planned(v, cfg, 'ucf')[::stride])
+        x = np.ascontiguousarray(render_planned(v, cfg, 'ucf'))  # (T, S, S, 3)
         h.update(x.tobytes())
-        items.append(dict(video=torch.from_numpy(x).permute(3, 0, 1, 2), label=v['label']))
+        items.append(dict(video=torch.from_numpy(x[idx]).permute(0, 4, 1, 2, 3), label=v['label']))
         rows.append(dict(subset=split, label=v['label'], family=v['family'], home_family=v['home_family'], aligned=int(v['family'] == v['home_family'])))
     return items, rows, h.hexdigest()
+
 
 # %% ../nbs/15_card.ipynb #6a65f062
 def _key(*parts) -> str: return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -381,7 +393,7 @@ def card_features(fm: FeatureModel, # the model
     "split -> dict(X (V, D), y (V,), rows, digest) of every testbed split, read from the cache when there."
     from s2vc_repro.augment import TestTransform
     from s2vc_repro.evaluate import extract_features
-    wkey, dkey = _key(weights_digest(fm), asdict(fm.spec) | {'source': None}), _key(asdict(cfg), stride)
+    wkey, dkey = _key(weights_digest(fm), asdict(fm.spec) | {'source': None}), _key(asdict(cfg), stride, mini_reading()[1])
     folder = Path(cache)/f'{wkey}'/dkey if cache is not None else None
     tf, out = TestTransform(fm.spec.size, mean=fm.spec.mean, std=fm.spec.std), {}
     rendered = {} if rendered is None else rendered
@@ -389,7 +401,7 @@ def card_features(fm: FeatureModel, # the model
         f = folder/f'{s}.pt' if folder is not None else None
         if f is not None and f.is_file():
             out[s] = torch.load(f, weights_only=True); continue
-        if s not in rendered: rendered[s] = render_split(cfg, s, stride)
+        if s not in rendered: rendered[s] = render_split(cfg, s, fm.spec.frames, stride)
         items, rows, digest = rendered[s]
         X, y = extract_features(fm, items, batch_size=batch_size, device=device, transform=tf, progress=progress)
         out[s] = dict(X=X, y=y, rows=rows, digest=digest)
@@ -624,7 +636,7 @@ def card_markdown(card: dict) -> str:
               f"- model: {mdl['kind']} {mdl.get('arch', '')}, {mdl['params']:,} parameters, {mdl['feat_dim']}-d features",
               f"- checkpoint: {mdl.get('file', '-')} (sha256 {mdl.get('sha256') or '-'})", f"- weights digest: {mdl['weights_digest']}",
               f"- input: {sp['frames']} frames x {sp['size']}x{sp['size']}, mean {sp['mean']}, std {sp['std']} ({sp['source']})",
-              f"- testbed: {tb['videos']} videos per split (train {tb['n_train']}), stride {tb['stride']}, seed {tb['seed']}, digest {tb['digest']}",
+              f"- testbed: {tb['videos']} videos per split (train {tb['n_train']}), {tb['synth']['frames']} frames each, read as {tb.get('clips', 1)} clip(s) at stride {tb['stride']}, seed {tb['seed']}, digest {tb['digest']}",
               f"- probe: {card['probe']['epochs']} epochs, lr {card['probe']['lr']}, batch {card['probe']['batch_size']}, seeds {card['probe']['seeds']}",
               '- versions: ' + ', '.join(f'{k}={v}' for k, v in card['provenance']['versions'].items() if v),
               f"- commit: {card['provenance']['git_commit']} · device: {card['provenance']['device']} · wall time: {card['provenance']['wall_s']:.1f} s · written: {card['provenance']['written_utc']}"]
@@ -684,7 +696,7 @@ def report_card(model, # a checkpoint: anything `load_model` takes
     per, hits = probe_rows(feats, seeds, device)
     ref = fm.reference() if reference else None
     card = dict(card=1, model=_describe(fm, dim), input=asdict(fm.spec))
-    card['testbed'] = dict(generator='s2vc_repro.card.testbed_config', n_train=n_train, videos=n_test, stride=stride, seed=testbed_seed,
+    card['testbed'] = dict(generator='s2vc_repro.card.testbed_config', n_train=n_train, videos=n_test, stride=stride, clips=mini_reading()[1], seed=testbed_seed,
                            classes=8, chance=1 / 8, synth=asdict(tb), digest=_key(*[feats[s]['digest'] for s in CARD_SPLITS]),
                            split_digests={s: feats[s]['digest'] for s in CARD_SPLITS})
     card['probe'] = dict(PROBE, seeds=[int(s) for s in seeds], head='BatchNorm1d (no affine) + linear on frozen features')

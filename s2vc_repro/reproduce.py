@@ -16,10 +16,11 @@ from .progress import Progress, plan, plan_lines
 
 # %% auto #0
 __all__ = ['NOTEBOOK_PARAMS', 'DEFAULT_TIMEOUT', 'OUTPUT_EXTS', 'REPORT_FILES', 'ArtifactError', 'resolve_ids', 'PaperNotebook',
-           'notebook_ids', 'default_notebooks_dir', 'find_notebooks', 'make_notebook', 'run_notebook', 'load_manifest',
-           'artifact_files', 'recorded_provenance', 'artifact_statuses', 'testbed_lines', 'stale_ids', 'render_index',
-           'Snapshot', 'DataRootError', 'real_datasets', 'data_root_problem', 'unprepared_lines', 'make_runs',
-           'reproduce', 'random_batch', 'dry_run_step', 'check_configs']
+           'notebook_ids', 'default_notebooks_dir', 'find_notebooks', 'make_notebook', 'run_notebook',
+           'declared_params', 'load_manifest', 'artifact_files', 'recorded_provenance', 'artifact_statuses',
+           'testbed_lines', 'stale_ids', 'render_index', 'Snapshot', 'DataRootError', 'real_datasets',
+           'data_root_problem', 'unprepared_lines', 'make_runs', 'reproduce', 'random_batch', 'dry_run_step',
+           'check_configs']
 
 # %% ../nbs/12_reproduce.ipynb #e65a47f5
 class ArtifactError(ValueError):
@@ -136,6 +137,14 @@ def run_notebook(nb, # the paper notebook
         tmp.unlink(missing_ok=True); raise
     if tmp.exists(): os.replace(tmp, out_nb)
     return dict(status='failed' if err else 'done', error=err, wall_s=round(time.time() - t0, 2))
+
+def declared_params(nb, # a notebook
+                    params: dict, # the parameters on offer (profile, out_dir, runs_dir, data_root, ...)
+                   ) -> dict:
+    "The entries of `params` that `nb` declares in its cell tagged `parameters` (none when it has no such cell): what a tutorial is given."
+    import papermill as pm
+    return {k: v for k, v in params.items() if k in pm.inspect_notebook(str(nb))}
+
 
 # %% ../nbs/12_reproduce.ipynb #d6625690
 OUTPUT_EXTS = ('md', 'csv', 'png')
@@ -268,10 +277,16 @@ class Snapshot:
     def __init__(self, out_dir, # the results folder
                  extra=(), # more paths (relative to `out_dir`) to keep, e.g. the executed notebook
                  prefixes=None, # keep only top-level files starting with one of these (None: every top-level file)
+                 trees=(), # folders (relative to `out_dir`) whose every file is kept, and whose new files are removed (e.g. cards)
                 ):
-        self.out_dir, self.prefixes = Path(out_dir), prefixes
+        self.out_dir, self.prefixes, self.trees = Path(out_dir), prefixes, tuple(trees)
         self.tmp = Path(tempfile.mkdtemp(prefix='s2vc-snapshot-'))
-        self.saved = {n: self._copy(self.out_dir/n, self.tmp/n) for n in {*self._top(), *REPORT_FILES, *extra}}
+        self.saved = {n: self._copy(self.out_dir/n, self.tmp/n) for n in {*self._top(), *REPORT_FILES, *extra, *self._tree_files()}}
+
+    def _tree_files(self) -> list:
+        "The files under `trees` now (relative paths; hidden ones, such as a feature cache, left out)."
+        return [p.relative_to(self.out_dir).as_posix() for t in self.trees for p in sorted((self.out_dir/t).rglob('*'))
+                if p.is_file() and not any(x.startswith('.') for x in p.relative_to(self.out_dir).parts)]
 
     def _top(self) -> list:
         "The top-level files this snapshot covers now."
@@ -288,7 +303,7 @@ class Snapshot:
     def restore(self):
         "Put every covered file back as it was; remove those the step created."
         if self.tmp is None: return
-        for n in {*self.saved, *self._top()}:
+        for n in {*self.saved, *self._top(), *self._tree_files()}:
             dst = self.out_dir/n
             if self.saved.get(n):
                 part = dst.with_name(f'.{dst.name}.restore'); shutil.copy2(self.tmp/n, part); os.replace(part, dst)
@@ -492,10 +507,10 @@ def reproduce(profile: str = 'mini', # 'smoke', 'mini' or 'paper'
         label = f'[tutorial {k}/{len(tuts)}] {t.stem}'
         say(f'{label}  ({t})')
         rel = f'notebooks/tutorials/{t.name}'
-        snap = Snapshot(out_dir, [rel], prefixes=[])
+        snap = Snapshot(out_dir, [rel, 'cards.md'], prefixes=[], trees=['cards'])  # a tutorial may write cards into the results folder
         try:
             with Progress(label, runs, out_dir/'notebooks'/'tutorials', t.stem, log=say, quiet=quiet or log_output or progress):
-                res = run_notebook(t, out_dir/rel, {}, timeout, progress, log_output)
+                res = run_notebook(t, out_dir/rel, declared_params(t, params), timeout, progress, log_output)
             say(f"      {res['status']} in {res['wall_s']:.1f} s" + (f": {res['error']}" if res['error'] else ''))
             before = next((x for x in tut_log if Path(x['notebook']).name == t.name), None)
             if res['status'] != 'done' and (before or {}).get('status') == 'done':

@@ -4,12 +4,12 @@
 
 # %% ../nbs/14_site.ipynb #241b2f35
 from __future__ import annotations
-import html, os, re, shutil, tempfile
+import html, json, os, re, shutil, tempfile
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['ASSET_EXTS', 'MATHJAX', 'rewrite_links', 'nav', 'math_head', 'markdown_page', 'page', 'mathjax_source',
-           'copy_mathjax', 'notebook_page', 'claims_glance', 'claims_dashboard', 'build_site']
+           'copy_mathjax', 'notebook_page', 'claims_glance', 'claims_dashboard', 'cards_section', 'build_site']
 
 # %% ../nbs/14_site.ipynb #8894a57e
 ASSET_EXTS = ('.png', '.csv', '.json', '.svg')  # copied into the site as they are
@@ -19,7 +19,7 @@ _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em au
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}code{background:#f5f5f5;padding:0 .2em}img{max-width:100%}nav{margin-bottom:1em;font-size:.9em}nav a{margin-right:1em}
 .v-holds{background:#dcf2dc}.v-does-not-hold{background:#f8dcdc}.v-inconclusive{background:#fff4cc}.v-not-testable-here{background:#e4e9f5}
-.v-not-run{background:#eeeeee;color:#666}td.n{text-align:right}.filters select{margin-right:1em}"""
+.v-not-run{background:#eeeeee;color:#666}.v-duplicate{background:#efe6f4;color:#555}td.n{text-align:right}.filters select{margin-right:1em}"""
 
 def _local(url: str) -> bool:
     "A relative link inside the site (not a scheme, anchor or absolute path)."
@@ -168,6 +168,17 @@ def _hrefs(page: str) -> set:
     "The local pages a page (at the site root) links to, without fragments."
     return {html.unescape(u).split('#')[0] for u in re.findall(r'href="([^"]*)"', page) if _local(html.unescape(u))}
 
+def cards_section(out_dir) -> str:
+    "The index's section on the scene-bias cards of a results folder: a link to `cards.md` and to each card, named by its model."
+    lines = ['## Scene-bias cards', '', 'How much each checkpoint leans on the static scene: [all cards](cards.md), each with its numbers, seeds and provenance.', '']
+    for f in sorted(Path(out_dir).rglob('card.json')):
+        rel = f.parent.relative_to(out_dir)
+        if any(p.startswith('.') or p == 'site' for p in rel.parts): continue
+        try: name = json.loads(f.read_text())['model']['name']
+        except (OSError, ValueError, KeyError, TypeError): name = rel.name
+        lines.append(f'- [{name}]({rel.as_posix()}/card.md)')
+    return '\n'.join(lines)
+
 def build_site(out_dir, # a results folder, e.g. results/mini
                site_dir=None, # where the site goes (default: `<out_dir>/site`)
               ) -> Path:
@@ -192,6 +203,9 @@ def build_site(out_dir, # a results folder, e.g. results/mini
         (tmp/'claims.html').write_text(claims_dashboard(out_dir, {p.stem for p in tmp.glob('*.html')}))
         text, glance = (out_dir/'index.md').read_text(), claims_glance(out_dir)
         linked = _hrefs(markdown_page(text, 'index', extra=glance)) | {'index.html', 'claims-text.html'}  # claims-text: from the claims page
+        if (tmp/'cards.html').exists() and 'cards.html' not in linked:  # scene-bias cards made inside this folder (`s2vc-repro card --out`)
+            text += '\n\n' + cards_section(out_dir) + '\n'
+            linked |= _hrefs(markdown_page(cards_section(out_dir), 'index'))
         others = sorted(str(p.relative_to(tmp)) for p in tmp.rglob('*.html') if p.parts[len(tmp.parts)] != '_static' and str(p.relative_to(tmp)) not in linked)
         if others: text += '\n\n## Other pages\n\n' + '\n'.join(f'- [{Path(o).stem}]({o})' for o in others) + '\n'
         (tmp/'index.html').write_text(markdown_page(text, 'index', extra=glance))

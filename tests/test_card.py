@@ -15,7 +15,7 @@ def _check_card(d, card, frames, size, reference=True):
     assert {p.name for p in d.iterdir()} >= {'card.md', 'card.html', 'card.json', 'card.png'}
     j = json.loads((d/'card.json').read_text())
     assert j['input']['frames'] == frames and j['input']['size'] == size
-    assert j['testbed']['synth']['size'] == size and j['testbed']['synth']['frames'] == frames * j['testbed']['stride']
+    assert j['testbed']['synth']['size'] == size and j['testbed']['synth']['frames'] == round(2.5 * frames * j['testbed']['stride']) and j['testbed']['clips'] == 2
     for m in ('standard', 'aligned', 'conflicting', 'static', 'shuffled', 'scene_share', 'motion_share'):
         r = j['rows']['model'][m]
         assert len(r['per_seed']) == 3 and all(0 <= v <= 1 for v in r['per_seed']) and r['mean'] == pytest.approx(sum(r['per_seed']) / 3)

@@ -1,5 +1,6 @@
 "The results site (s2vc_repro.site) in a real browser: headless Chromium loads the index and every page it links; links resolve, images load."
 import base64, functools, http.server, json, shutil, subprocess, threading
+import numpy as np
 from pathlib import Path
 import matplotlib
 matplotlib.use('Agg')
@@ -11,6 +12,7 @@ import pytest
 from s2vc_repro.report import save_figure, write_claims, write_table
 from s2vc_repro.reproduce import PaperNotebook, artifact_statuses, render_index
 from s2vc_repro.site import build_site
+from s2vc_repro.card import report_card, index_cards
 
 CHROMIUM = next((shutil.which(b) for b in ('chromium', 'chromium-browser', 'google-chrome') if shutil.which(b)), None)
 
@@ -89,6 +91,12 @@ def small_results(d: Path) -> Path:
     (d/'s2vc-tab4.md').write_text((d/'s2vc-tab4.md').read_text() + '\n\nThe share $A_s$ of latent dimensions kept, and $$\\sum_i x_i^2$$\n')
     (d/'bench-mechanisms.md').write_text('# A testbed report\n\nMade by a script, linked from no table.\n')
     write_claims(d)
+    tiny = d.parent/'tiny.py'  # a scene-bias card made inside the folder, as `s2vc-repro card --out <results>/cards/<name>` makes one
+    tiny.write_text("import torch, torch.nn as nn\ndef net():\n    torch.manual_seed(0)\n"
+                    "    m = nn.Sequential(nn.Conv3d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv3d(8, 8, 3, stride=2))\n"
+                    "    m.input_frames, m.input_size = 4, 16\n    return m\n")
+    report_card(f'{tiny}:net', d/'cards'/'tiny', n_train=16, n_test=8, seeds=(0, 1, 2), data_root=d.parent, reference=False)
+    index_cards(d)
     found = [PaperNotebook(Path('nbs/papers/s2vc/s2vc-tab4.ipynb'), ['s2vc-tab4']), PaperNotebook(Path('nbs/papers/s2vc/s2vc-fig1.ipynb'), ['s2vc-fig1'])]
     st = artifact_statuses(found, {'s2vc-tab4': dict(status='done', files=['s2vc-tab4.md', 's2vc-tab4.csv'], executed='notebooks/s2vc-tab4.ipynb'),
                                    's2vc-fig1': dict(status='done', files=['s2vc-fig1.md', 's2vc-fig1.png'])})
@@ -128,6 +136,9 @@ def test_site_in_chromium(tmp_path):
     # the index and every page it links loaded; nothing broken on any of them
     assert {'index.html', 'claims.html', 'claims-text.html', 's2vc-tab4.html', 's2vc-fig1.html', 'bench-mechanisms.html'} <= set(pages), sorted(pages)
     assert {'notebooks/s2vc-tab4.html', 'notebooks/tutorials/s2vc.html'} <= set(pages), sorted(pages)
+    assert {'cards.html', 'cards/tiny/card.html'} <= set(pages), sorted(pages)  # the card, reached from the index's card section
+    assert pages['cards/tiny/card.html']['images'] >= 1 and pages['cards.html']['links'] >= 1
+    assert 'Scene-bias cards' in (d/'site'/'index.html').read_text()
     for p in report:
         assert p['badImgs'] == [] and p['badLinks'] == [], p
         assert p['external'] == [] and p['failed'] == [], p  # no request leaves the machine, none fails
@@ -156,3 +167,43 @@ def test_checker_sees_broken_pages(tmp_path):
 
 def test_site_needs_results(tmp_path):
     with pytest.raises(FileNotFoundError, match='reproduce'): build_site(tmp_path)
+
+def screenshot(site: Path, page: str, out: Path, width: int = 1400, height: int = 1000) -> 'np.ndarray':
+    "A headless-chromium screenshot of `page` of `site` (served on localhost, network blocked), as an RGB array."
+    import numpy as np
+    from PIL import Image
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a): pass
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Quiet, directory=str(site)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        subprocess.run([CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--hide-scrollbars',
+                        '--virtual-time-budget=20000', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1', f'--window-size={width},{height}',
+                        f'--screenshot={out}', f'http://127.0.0.1:{srv.server_address[1]}/{page}'], capture_output=True, text=True, timeout=300)
+    finally: srv.shutdown()
+    assert out.exists(), f'chromium wrote no screenshot of {page}'
+    return np.asarray(Image.open(out).convert('RGB')).astype(int)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason='needs a headless chromium (apt-get install chromium)')
+def test_screenshots_show_rendered_math_and_coloured_verdicts(tmp_path):
+    "What a reader sees, compared in screenshots: typeset math differs from the raw TeX of the same page, and the claims dashboard shows each verdict's colour."
+    import re
+    d = small_results(tmp_path/'smoke')
+    build_site(d)
+    site = d/'site'
+    page = (site/'notebooks'/'s2vc-tab4.html').read_text()  # an executed notebook whose first cell holds math
+    raw = re.sub(r'<script[^>]*(mathjax|MathJax)[^>]*>.*?</script>', '', page, flags=re.S | re.I)  # the same page, its math left as TeX
+    assert raw != page
+    (site/'notebooks'/'s2vc-tab4-raw.html').write_text(raw)
+    a, b = screenshot(site, 'notebooks/s2vc-tab4.html', tmp_path/'math.png'), screenshot(site, 'notebooks/s2vc-tab4-raw.html', tmp_path/'raw.png')
+    assert a.shape == b.shape and (a < 200).any(axis=2).sum() > 1000  # a page with text on it
+    assert (abs(a - b).sum(axis=2) > 60).sum() > 200, 'the typeset math looks like the raw TeX'
+    shot = screenshot(site, 'claims.html', tmp_path/'claims.png', height=8000)  # the whole dashboard
+    colours = {v: tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for v, h in re.findall(r'\.v-([a-z-]+)\{background:(#[0-9a-f]{6})[;}]', (site/'claims.html').read_text())}
+    verdicts = {tr for tr in re.findall(r'<tr[^>]*data-verdict="([^"]+)"', (site/'claims.html').read_text())}
+    assert colours and verdicts
+    for v in verdicts:  # every verdict on the page is painted in its colour, over a visible area
+        slug = re.sub(r'[^a-z0-9]+', '-', v.lower()).strip('-')
+        assert slug in colours, (v, colours)
+        assert (abs(shot - np.array(colours[slug])).sum(axis=2) <= 6).sum() > 500, f'no {v} row colour ({colours[slug]}) in the screenshot'
