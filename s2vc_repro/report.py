@@ -21,9 +21,9 @@ __all__ = ['ARTIFACTS', 'PAPER_SETTING', 'RUN_COLUMNS', 'CSV_COLUMNS', 'SEED_COL
            'ALPHA', 'VERDICTS', 'DUPLICATE', 'TEST_RULE', 'SE_RULE', 'provenance', 'format_seeds', 'join_reported',
            'seeds_path', 'seed_values', 'write_seed_values', 'load_seed_values', 'ConsistencyError',
            'is_evaluation_column', 'check_consistency', 'column_heads', 'same_runs', 'testbed_lines', 'table_markdown',
-           'load_results', 'verdict', 'difference_test', 'paired_test', 'check_claims', 'verdict_counts',
-           'claims_markdown', 'testbed_note', 'write_table', 'set_style', 'save_figure', 'figure_markdown',
-           'write_claims']
+           'frame_markdown', 'load_results', 'verdict', 'difference_test', 'paired_test', 'check_claims',
+           'verdict_counts', 'claims_markdown', 'testbed_note', 'write_table', 'set_style', 'save_figure',
+           'figure_markdown', 'write_claims']
 
 # %% ../nbs/11_report.ipynb #d1c30a70
 ARTIFACTS = tuple(_INVENTORY)  # every inventory ID, in its order (the inventory lives in `s2vc_repro.papers`)
@@ -317,6 +317,12 @@ def table_markdown(joined: pd.DataFrame, # output of `join_reported`
     foot = ['', '## Notes on the reported numbers', ''] + list(dict.fromkeys(f'- {a}: {n}' for a, c, n in notes)) if notes else []
     foot += ['', '## Provenance', ''] + (_prov_lines(prov) or ['- not recorded'])
     return '\n'.join(head + lines + foot) + '\n'
+
+# %% ../nbs/11_report.ipynb #7e76c53b
+def frame_markdown(df: pd.DataFrame, # a data frame with missing values as NaN or None
+                  ) -> str:
+    "`df` as a markdown table, a missing value written `—` (numbers keep their column's format)."
+    return df.astype(object).where(df.notna(), None).to_markdown(index=False, missingval='—')
 
 # %% ../nbs/11_report.ipynb #2f4b3fc9
 def load_results(out_dir: str|Path, # a results folder written by `write_table` / `save_figure`

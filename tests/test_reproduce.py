@@ -240,10 +240,10 @@ Path(out_dir, 's2vc-fig2.md').write_text('| a |\n|---|\n| 1 |')
 """
 
 def test_live_line_on_a_terminal_shows_flow_steps_and_eta(tmp_path):
-    "Through the console script on a pseudo-terminal: within 30 s the live line shows the flow's step moving, with an ETA."
+    "Through the console script on a pseudo-terminal, at mini on an empty store: the plan estimates the work from the cost table, and within 30 s the live line shows the flow's step moving, with an ETA."
     import os, pty, re, select, time
     make_notebook(tmp_path/'nbs'/'s2vc'/'s2vc-fig2.ipynb', [FLOW], PARAMS)
-    args = [CLI, 'reproduce', '--profile', 'smoke', '--notebooks', str(tmp_path/'nbs'), '--results', str(tmp_path/'res'),
+    args = [CLI, 'reproduce', '--profile', 'mini', '--notebooks', str(tmp_path/'nbs'), '--results', str(tmp_path/'res'),
             '--runs', str(tmp_path/'runs'), '--no-prerun', '--no-site', '--no-tutorials']
     import fcntl, struct, termios
     master, slave = pty.openpty()
@@ -261,3 +261,6 @@ def test_live_line_on_a_terminal_shows_flow_steps_and_eta(tmp_path):
         p.wait(timeout=120); os.close(master)
     assert len(set(steps)) >= 3 and steps == sorted(steps), buf.decode(errors='replace')[-2000:]
     assert b'\r[1/1] s2vc-fig2' in buf  # rewritten in place
+    plan = re.search(rb'plan: 1 run\(s\) at mini \(seeds 0,1,2; 1 flow\): 0 complete in \S+, 1 to make, about (\d+):(\d\d) of work', buf)
+    assert plan and 60 <= 60 * int(plan[1]) + int(plan[2]) <= 600, buf.decode(errors='replace')[:2000]  # the cost table's flow, before anything ran
+    assert buf.index(plan[0]) < buf.index(b'training flow-0123456789ab: step')
