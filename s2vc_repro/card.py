@@ -379,7 +379,6 @@ def render_split(cfg, # a `testbed_config`
         rows.append(dict(subset=split, label=v['label'], family=v['family'], home_family=v['home_family'], aligned=int(v['family'] == v['home_family'])))
     return items, rows, h.hexdigest()
 
-
 # %% ../nbs/15_card.ipynb #6a65f062
 def _key(*parts) -> str: return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -85,7 +85,6 @@ class LocalExecutor:
             while todo or running:
                 ready = []
                 for j in list(todo):
-                    if j not in todo: continue  # started with another job of its group
                     if (bad := [d.name for d in j.deps if res.get(d.name) is not None]):
                         res[j.name] = job_error(j.kind)(f'{j.name} was not run: {bad[0]} failed'); todo.remove(j); continue
                     if not any(d.name in names and d.name not in res for d in j.deps): ready.append(j)  # else it waits for what it needs

@@ -145,7 +145,6 @@ def declared_params(nb, # a notebook
     import papermill as pm
     return {k: v for k, v in params.items() if k in pm.inspect_notebook(str(nb))}
 
-
 # %% ../nbs/12_reproduce.ipynb #d6625690
 OUTPUT_EXTS = ('md', 'csv', 'png')
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_site.ipynb #241b2f35
 from __future__ import annotations
-import html, json, os, re, shutil, tempfile
+import html, os, re, shutil, tempfile
 from pathlib import Path
 
 # %% auto #0
@@ -169,15 +169,9 @@ def _hrefs(page: str) -> set:
     return {html.unescape(u).split('#')[0] for u in re.findall(r'href="([^"]*)"', page) if _local(html.unescape(u))}
 
 def cards_section(out_dir) -> str:
-    "The index's section on the scene-bias cards of a results folder: a link to `cards.md` and to each card, named by its model."
-    lines = ['## Scene-bias cards', '', 'How much each checkpoint leans on the static scene: [all cards](cards.md), each with its numbers, seeds and provenance.', '']
-    for f in sorted(Path(out_dir).rglob('card.json')):
-        rel = f.parent.relative_to(out_dir)
-        if any(p.startswith('.') or p == 'site' for p in rel.parts): continue
-        try: name = json.loads(f.read_text())['model']['name']
-        except (OSError, ValueError, KeyError, TypeError): name = rel.name
-        lines.append(f'- [{name}]({rel.as_posix()}/card.md)')
-    return '\n'.join(lines)
+    "The index's section on the scene-bias cards of a results folder: the table of its `cards.md` (`s2vc_repro.card.index_cards`), under a link to it."
+    table = (Path(out_dir)/'cards.md').read_text().split('\n', 1)[1].strip()  # without its title
+    return f"## Scene-bias cards\n\nHow much each checkpoint leans on the static scene ([all cards](cards.md)):\n\n{table}"
 
 def build_site(out_dir, # a results folder, e.g. results/mini
                site_dir=None, # where the site goes (default: `<out_dir>/site`)
@@ -204,8 +198,8 @@ def build_site(out_dir, # a results folder, e.g. results/mini
         text, glance = (out_dir/'index.md').read_text(), claims_glance(out_dir)
         linked = _hrefs(markdown_page(text, 'index', extra=glance)) | {'index.html', 'claims-text.html'}  # claims-text: from the claims page
         if (tmp/'cards.html').exists() and 'cards.html' not in linked:  # scene-bias cards made inside this folder (`s2vc-repro card --out`)
-            text += '\n\n' + cards_section(out_dir) + '\n'
-            linked |= _hrefs(markdown_page(cards_section(out_dir), 'index'))
+            text += '\n\n' + (cards := cards_section(out_dir)) + '\n'
+            linked |= _hrefs(markdown_page(cards, 'index'))
         others = sorted(str(p.relative_to(tmp)) for p in tmp.rglob('*.html') if p.parts[len(tmp.parts)] != '_static' and str(p.relative_to(tmp)) not in linked)
         if others: text += '\n\n## Other pages\n\n' + '\n'.join(f'- [{Path(o).stem}]({o})' for o in others) + '\n'
         (tmp/'index.html').write_text(markdown_page(text, 'index', extra=glance))
