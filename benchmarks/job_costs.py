@@ -3,6 +3,7 @@
     python benchmarks/job_costs.py --profile mini                       # measure: short step timings scaled by the profile's steps
     python benchmarks/job_costs.py --profile mini --from-store runs     # read the times a filled run store recorded
     python benchmarks/job_costs.py --profile mini --write               # ... and put them into the table (same profile, kind, method replaced)
+    python benchmarks/job_costs.py --profile mini --whole --share-from benchmarks/results/reproduce_overhead_mini_bench-bias_bf16.json  # price the whole job
 
 Measured (default): for each pre-training method, `--steps` optimiser steps of the training loop's own step
 (`train_step`, after two warm-up steps) on one batch of random uint8 clips of the profile's shape, on one
@@ -90,21 +91,8 @@ def measure(profile: str, steps: int, threads: int, methods=None, amp: bool = Fa
 
 def from_store(profile: str, runs) -> list:
     "Rows of recorded costs: the median job time per method (pre-trainings, flows) and per evaluation protocol, from a run store."
-    import yaml
-    got, root = {}, Path(runs)
-    for d in (root.iterdir() if root.is_dir() else []):
-        try: cfg = yaml.safe_load((d/'config.yaml').read_text()) or {}
-        except (OSError, yaml.YAMLError): continue
-        if cfg.get('profile') != profile: continue
-        kind = 'flow' if d.name.startswith('flow-') else 'pretrain'
-        try:
-            done = json.loads((d/'done.json').read_text())
-            if kind == 'pretrain' and not done.get('steps'): continue  # an untrained backbone (train.epochs 0, e.g. bench-bias's random init): no cost of its method
-            got.setdefault((kind, 'flow' if kind == 'flow' else cfg['method']['name']), []).append(float(done['wall_time']))
-        except (OSError, ValueError, KeyError, TypeError): pass
-        for f in (d/'eval').glob('*.json') if kind == 'pretrain' else ():
-            try: e = json.loads(f.read_text()); got.setdefault(('eval', e['protocol']), []).append(float(e['provenance']['wall_time']))
-            except (OSError, ValueError, KeyError, TypeError): pass
+    from s2vc_repro.progress import _measured  # what the plan reads from a store: the same job times
+    got = _measured(Path(runs), profile)
     w = where()
     return [dict(profile=profile, kind=k, method=m, seconds=round(statistics.median(ts), 1), threads='',
                  how=f'median of {len(ts)} recorded job times (done.json / evaluation wall_time) in the run store',
@@ -121,6 +109,26 @@ def write(rows: list, profile: str, path=TABLE):
     for r in keep + rows: wr.writerow({k: r[k] for k in FIELDS})
     atomic_write(path, out.getvalue())
 
+def whole(profile: str, jobs: int = 2, share_from=None):
+    "The whole reproduction's pre-trainings and flow, priced by the cost table: job time per method, in all, with `jobs` at once, and the step-compute floor."
+    from s2vc_repro.progress import plan_jobs, cost_table, makespan, _table_estimate
+    from s2vc_repro.reproduce import resolve_ids
+    import tempfile
+    _, graph = plan_jobs(profile, resolve_ids(None), tempfile.mkdtemp(prefix='s2vc-whole-'))
+    table, est, per = cost_table(profile), {}, {}
+    for j in graph:
+        if j.kind == 'eval' or (t := _table_estimate(j, table)) is None: continue
+        est[j.name] = t
+        k = per.setdefault('flow' if j.kind == 'flow' else j.cfg.method.name, [0, 0.0]); k[0] += t > 0; k[1] += t
+    total, wall = sum(est.values()), makespan(graph, est, jobs)
+    hm = lambda x: f'{int(x // 3600)} h {int(x % 3600 // 60):02d} min'
+    for m, (n, t) in sorted(per.items(), key=lambda x: -x[1][1]):
+        print(f'{m:16s} {n:3d} job(s) {t:8.0f} s  ({hm(t)}; {hm(t / jobs)} on {jobs} slots)')
+    print(f'pre-trainings and flow at {profile}: {sum(n for n, _ in per.values())} job(s), {total:.0f} s of job time ({hm(total)}), {hm(wall)} with {jobs} jobs at once')
+    if share_from:
+        r = json.loads(Path(share_from).read_text()); share = r['step_compute_s'] / r['train_jobs_s']
+        print(f'step compute is {100 * share:.1f} % of job time in {share_from}: floor {hm(total * share / jobs)} on {jobs} slots')
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--profile', default='mini')
@@ -129,9 +137,15 @@ def main(argv=None):
     ap.add_argument('--methods', nargs='*', default=None, help='methods to measure (default: every registered one)')
     ap.add_argument('--amp', action='store_true', help='bfloat16 autocast in the pre-training steps (what train.cpu_amp does on a bfloat16 CPU)')
     ap.add_argument('--from-store', default=None, metavar='RUNS', help='read recorded job times from this run store instead of measuring')
+    ap.add_argument('--whole', action='store_true', help="price the profile's whole reproduction (pre-trainings and flow) with the table; measure nothing")
+    ap.add_argument('--jobs', type=int, default=2, help='--whole: jobs at once')
+    ap.add_argument('--share-from', default=None, metavar='JSON', help='--whole: a reproduce_overhead.py result whose step-compute share of job time gives the floor')
     ap.add_argument('--write', action='store_true', help=f'put the rows into {TABLE}, replacing those of the same profile, kind and method')
     a = ap.parse_args(argv)
+    if a.whole: return whole(a.profile, a.jobs, a.share_from)
     rows = from_store(a.profile, a.from_store) if a.from_store else measure(a.profile, a.steps, a.threads, a.methods, amp=a.amp)
+    if a.from_store:
+        for r in rows: print(f"{r['kind']} {r['method']}: {r['seconds']} s ({r['how']})")
     if not rows: sys.exit('nothing measured')
     if a.write: write(rows, a.profile); print(f'wrote {len(rows)} row(s) of {a.profile} to {TABLE}')
 

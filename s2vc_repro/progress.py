@@ -212,12 +212,19 @@ def _measured(root: Path, profile: str) -> dict:
         except (OSError, yaml.YAMLError): continue
         if cfg.get('profile') != profile: continue
         kind = 'flow' if d.name.startswith('flow-') else 'pretrain'
-        try: out.setdefault((kind, 'flow' if kind == 'flow' else (cfg.get('method') or {}).get('name')), []).append(float(json.loads((d/'done.json').read_text())['wall_time']))
+        try:
+            done = json.loads((d/'done.json').read_text())
+            if kind == 'flow' or done.get('steps', 1):  # an untrained backbone (train.epochs 0) measures no method's cost
+                out.setdefault((kind, 'flow' if kind == 'flow' else (cfg.get('method') or {}).get('name')), []).append(float(done['wall_time']))
         except (OSError, ValueError, KeyError, TypeError): pass
         for f in (d/'eval').glob('*.json') if kind == 'pretrain' else ():
             try: e = json.loads(f.read_text()); out.setdefault(('eval', e['protocol']), []).append(float(e['provenance']['wall_time']))
             except (OSError, ValueError, KeyError, TypeError): pass
     return out
+
+def _epochs_share(job) -> float:
+    "What share of a cost measured at its profile's epochs a job takes: a pre-training's epochs over the profile's (0 for an untrained backbone, e.g. a random-init row); 1 otherwise."
+    return job.cfg.train.epochs / max(1, get_config(job.cfg.profile).train.epochs) if job.kind == 'pretrain' else 1.0
 
 def _estimate(job, measured: dict) -> float | None:
     "A job's expected seconds from what was measured (a pre-training of another method: the mean of the measured ones)."
@@ -226,7 +233,8 @@ def _estimate(job, measured: dict) -> float | None:
         parts = [mean(measured.get(('eval', p), [])) for p in job.spec['protocols']]
         return None if None in parts else sum(parts)
     if job.kind == 'flow': return mean(measured.get(('flow', 'flow'), []))
-    return mean(measured.get(('pretrain', job.cfg.method.name)) or [t for (k, _), ts in measured.items() if k == 'pretrain' for t in ts])
+    m = mean(measured.get(('pretrain', job.cfg.method.name)) or [t for (k, _), ts in measured.items() if k == 'pretrain' for t in ts])
+    return None if m is None else m * _epochs_share(job)
 
 COSTS = Path(importlib.util.find_spec('s2vc_repro').origin).parent/'paper_facts'/'costs.csv'  # the cost table committed with the package
 
@@ -244,7 +252,7 @@ def _table_estimate(job, table: dict) -> float | None:
     "A job's expected seconds from the cost table (None if a part of it is not in the table)."
     keys = ([('eval', p) for p in job.spec['protocols']] if job.kind == 'eval' else
             [('flow', 'flow')] if job.kind == 'flow' else [('pretrain', job.cfg.method.name)])
-    return None if any(k not in table for k in keys) else sum(table[k]['seconds'] for k in keys)
+    return None if any(k not in table for k in keys) else sum(table[k]['seconds'] for k in keys) * _epochs_share(job)
 
 def makespan(graph: list, # jobs in topological order
              est: dict, # job name -> seconds (jobs left out take none: complete)
