@@ -23,7 +23,7 @@ def test_mini_is_one_finished_call_from_a_clean_tree():
 
 def test_mini_one_store_one_number():
     vals = check_consistency(MINI)  # raises when one (config hash, evaluation, seed) shows two values
-    assert len(vals) >= 1000, len(vals)  # every table keeps its per-seed values
+    assert len(vals) >= 1100, len(vals)  # 1,119 in the committed call  # every table keeps its per-seed values
     seeds = pd.concat([pd.read_csv(p) for p in MINI.glob('*-seeds.csv')])
     assert '+dirty' not in ' '.join(seeds['run'].astype(str))
 
