@@ -66,8 +66,9 @@ class PaperSetup:
         from s2vc_repro.config import METHODS
         if rows is not None and (bad := set(rows) - set(self.rows(artifact))):
             raise ValueError(f"unknown rows of {artifact}: {sorted(bad)}; valid rows: {list(self.rows(artifact))}")
-        out = {r: n for r, n in self.rows(artifact).items() if PAPER_RUNS[n].method in METHODS and (rows is None or r in rows)}
-        if (skipped := [r for r in self.rows(artifact) if r not in out]) and not quiet: print(f'{artifact}: not run: {skipped}')
+        asked = {r: n for r, n in self.rows(artifact).items() if rows is None or r in rows}  # rows left out by `rows` are not reported
+        out = {r: n for r, n in asked.items() if PAPER_RUNS[n].method in METHODS}
+        if (skipped := [r for r in asked if r not in out]) and not quiet: print(f'{artifact}: not run (no method implements them): {skipped}')
         return out
 
     def requests(self, artifact: str, # an artifact with declared evaluations (`s2vc_repro.papers.EVALUATIONS`)

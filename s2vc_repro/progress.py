@@ -103,7 +103,9 @@ def describe_run(p: dict) -> str:
     if p.get('step') is None: return f"{who}: {p.get('note') or 'starting'}"
     clips = '' if not p.get('clips_per_s') else f" · {p['clips_per_s']:.0f} clips/s"
     if p.get('epoch') is not None: where = f"epoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['steps']}"
-    else: where = f"step {p['step']}/{p['steps']}" if p.get('kind') != 'eval' else f"{p.get('phase') or 'step'} {p['step']}/{p['steps']}"
+    else:  # a bar named after the job's kind counts its own steps; any other bar (data generation, reading images, features) names its phase
+        phase = p.get('phase') or 'step'
+        where = f"{'step' if phase == p.get('kind') else phase} {p['step']}/{p['steps']}"
     return f"{who}: {where}{clips} · ETA {fmt_time(p['eta_s'])}"
 
 # %% ../nbs/12a_progress.ipynb #dbadf923
@@ -245,7 +247,11 @@ def cost_table(profile: str, # the profile
     import csv
     path = Path(path or COSTS)
     if not path.exists(): return {}
-    with open(path, newline='') as f: rows = [r for r in csv.DictReader(f) if r['profile'] == profile]
+    with open(path, newline='') as f: rd = csv.DictReader(f); rows = list(rd)
+    if bad := [i for i, r in enumerate(rows, 2) if None in r or None in r.values()]:  # a comma in an unquoted field shifts every column after it
+        raise ValueError(f"{path}: line(s) {', '.join(map(str, bad))} do not have the header's fields ({', '.join(rd.fieldnames or [])}); "
+                         "quote a field that holds a comma, or write the rows with benchmarks/job_costs.py --write")
+    rows = [r for r in rows if r['profile'] == profile]
     return {(r['kind'], r['method']): {**r, 'seconds': float(r['seconds'])} for r in rows}
 
 def _table_estimate(job, table: dict) -> float | None:
