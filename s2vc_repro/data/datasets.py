@@ -5,7 +5,6 @@
 # %% ../../nbs/02_datasets.ipynb #876ddf51
 from __future__ import annotations
 import csv, json, os, warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -239,12 +238,11 @@ def probe_records(records: list, # `VideoRecord`s
     def check(r):
         try: probe_video(r.path); return None
         except VideoReadError as e: return str(e)
-    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as ex:  # decord releases the GIL while opening files
-        it = ex.map(check, records)
-        if progress:
-            from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
-            it = tqdm(it, total=len(records), desc='probing videos', leave=False)
-        errs = list(it)
+    it = records  # one file at a time: decord is called under one lock per process (`DECORD_LOCK`)
+    if progress:
+        from tqdm import tqdm  # not tqdm.auto: it warns in kernels without ipywidgets
+        it = tqdm(it, total=len(records), desc='probing videos', leave=False)
+    errs = [check(r) for r in it]
     good = [r for r, e in zip(records, errs) if e is None]
     bad = [(r.path, e) for r, e in zip(records, errs) if e is not None]
     if bad:

@@ -4,16 +4,16 @@
 
 # %% ../../nbs/01_video.ipynb #8aa6405a
 from __future__ import annotations
-import hashlib, os
+import hashlib, os, threading
 from pathlib import Path
 import numpy as np
 import torch
 import decord
 
 # %% auto #0
-__all__ = ['VideoReadError', 'BadVideoWarning', 'clip_span', 'clip_indices', 'random_clip', 'uniform_clips', 'sliding_windows',
-           'two_clips', 'native_size', 'target_size', 'open_video', 'video_length', 'decode', 'read_frames',
-           'read_clips', 'write_video', 'moving_square', 'decoded_frames', 'probe_video']
+__all__ = ['DECORD_LOCK', 'VideoReadError', 'BadVideoWarning', 'clip_span', 'clip_indices', 'random_clip', 'uniform_clips',
+           'sliding_windows', 'two_clips', 'native_size', 'target_size', 'open_video', 'video_length', 'decode',
+           'read_frames', 'read_clips', 'write_video', 'moving_square', 'decoded_frames', 'probe_video']
 
 # %% ../../nbs/01_video.ipynb #28bf9bc8
 decord.bridge.set_bridge('native')
@@ -97,7 +97,15 @@ def _check_file(path) -> Path:
     if p.stat().st_size == 0: raise VideoReadError(f'video file is empty (0 bytes): {p}')
     return p
 
+# One decord call at a time per process: readers opened concurrently from threads crashed the interpreter
+# (a fatal error inside `VideoReader.__init__` while eight threads probed a dataset). Decoding is in processes
+# (loader workers, jobs), so the lock costs nothing measurable; it is re-entrant for the nested calls below.
+DECORD_LOCK = threading.RLock()
+
 def _decord_open(p, width=-1, height=-1, threads=1) -> decord.VideoReader:
+    with DECORD_LOCK: return _open_locked(p, width, height, threads)
+
+def _open_locked(p, width, height, threads):
     try: vr = decord.VideoReader(str(p), ctx=decord.cpu(0), width=width, height=height, num_threads=threads)
     except (RuntimeError, AssertionError, decord.DECORDError) as e: raise VideoReadError(f'cannot open video {p}: {e}') from None
     if len(vr) < 1: raise VideoReadError(f'video has no frames: {p}')
@@ -106,7 +114,8 @@ def _decord_open(p, width=-1, height=-1, threads=1) -> decord.VideoReader:
 _NATIVE: dict[str, tuple[int, int]] = {}  # path -> native (h, w), filled per process
 
 def _first_frame_hw(vr, path) -> tuple[int, int]:
-    try: h, w = vr[0].shape[:2]
+    try:
+        with DECORD_LOCK: h, w = vr[0].shape[:2]
     except Exception as e: raise VideoReadError(f'cannot decode the first frame of {path}: {e}') from None
     _NATIVE[str(path)] = (int(h), int(w))
     return int(h), int(w)
@@ -114,7 +123,7 @@ def _first_frame_hw(vr, path) -> tuple[int, int]:
 def native_size(path) -> tuple[int, int]:
     "(height, width) of the frames of `path` as stored (decodes one frame the first time; cached)."
     if str(path) in _NATIVE: return _NATIVE[str(path)]
-    return _first_frame_hw(_decord_open(_check_file(path)), path)
+    with DECORD_LOCK: return _first_frame_hw(_decord_open(_check_file(path)), path)  # the reader is freed under the lock too
 
 def target_size(hw: tuple[int, int], # native (height, width)
                 size=None, # None, short side (int) or (h, w)
@@ -137,7 +146,7 @@ def open_video(path, # video file
 
 def video_length(path) -> int:
     "Number of frames of the video at `path`."
-    return len(_decord_open(_check_file(path)))
+    with DECORD_LOCK: return len(_decord_open(_check_file(path)))
 
 # %% ../../nbs/01_video.ipynb #6502d019
 def decode(vr: decord.VideoReader, # an open reader
@@ -150,7 +159,8 @@ def decode(vr: decord.VideoReader, # an open reader
     if idx.size == 0: raise ValueError('no frame indices given')
     if idx.min() < 0 or idx.max() >= n: raise VideoReadError(f'frame indices {idx.min()}..{idx.max()} out of range for {n} frames: {path}')
     uniq, inv = np.unique(idx, return_inverse=True)
-    try: frames = vr.get_batch(uniq.tolist())
+    try:
+        with DECORD_LOCK: frames = vr.get_batch(uniq.tolist())
     except Exception as e: raise VideoReadError(f'cannot decode frames of {path}: {e}') from None
     frames = torch.from_numpy(np.ascontiguousarray(frames.asnumpy() if hasattr(frames, 'asnumpy') else frames))
     return frames[torch.from_numpy(inv.reshape(-1))].reshape(*idx.shape, *frames.shape[1:])
@@ -160,7 +170,7 @@ def read_frames(path, # video file
                 size=None, # None, short side (int) or (h, w)
                ) -> torch.Tensor:
     "Decode the frames at `indices` of `path`: uint8 tensor `indices.shape + (H, W, C)`, e.g. (T,H,W,C)."
-    return decode(open_video(path, size), indices, path)
+    with DECORD_LOCK: return decode(open_video(path, size), indices, path)  # opened, read and freed under the lock
 
 def read_clips(path, # video file
                sampler, # callable n_frames -> index array
@@ -169,12 +179,15 @@ def read_clips(path, # video file
                end: int | None = None, # one past the last usable frame (None: the end)
               ) -> tuple[torch.Tensor, np.ndarray]:
     "Open `path` once, sample indices in `[start, end)` with `sampler`, decode them: (frames, file indices)."
-    vr = open_video(path, size)
-    n = len(vr)
-    lo = min(max(int(start), 0), n - 1)
-    hi = n if end is None else min(max(int(end), lo + 1), n)
-    idx = np.asarray(sampler(hi - lo), dtype=np.int64) + lo
-    return decode(vr, idx, path), idx
+    with DECORD_LOCK:  # opened, read and freed under the lock
+        vr = open_video(path, size)
+        n = len(vr)
+        lo = min(max(int(start), 0), n - 1)
+        hi = n if end is None else min(max(int(end), lo + 1), n)
+        idx = np.asarray(sampler(hi - lo), dtype=np.int64) + lo
+        out = decode(vr, idx, path), idx
+        del vr
+    return out
 
 # %% ../../nbs/01_video.ipynb #ae53db8c
 def write_video(path, # output .mp4 file
@@ -227,5 +240,8 @@ def decoded_frames(path, # video file
 # %% ../../nbs/01_video.ipynb #e4e7d38c
 def probe_video(path) -> tuple[int, int, int]:
     "Cheap check that `path` is usable: (n_frames, height, width); `VideoReadError` otherwise."
-    vr = _decord_open(_check_file(path))
-    return (len(vr), *_first_frame_hw(vr, path))
+    with DECORD_LOCK:  # opened, read and freed under the lock
+        vr = _decord_open(_check_file(path))
+        out = (len(vr), *_first_frame_hw(vr, path))
+        del vr
+    return out
