@@ -82,7 +82,7 @@ class PaperSetup:
             n = ev.seeds if isinstance(ev.seeds, int) else params.get(ev.seeds) if ev.seeds else None
             rows = ev.rows if isinstance(ev.rows, tuple) else params.get(ev.rows) if ev.rows else None
             seeds = self.seeds[:n]
-            for row, run in self.runnable(artifact, rows, quiet).items():
+            for row, run in [*self.runnable(artifact, rows, quiet).items(), *ev.controls]:  # the table's rows, then its controls
                 for s in seeds:
                     cfg = self.config(run, s)
                     protos = tuple(p for p in ev.protocols if p not in ev.once or s == seeds[0])

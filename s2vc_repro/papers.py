@@ -214,7 +214,7 @@ def artifact_runs(artifact: str, # an inventory ID
 
 # %% ../nbs/00b_papers.ipynb #cfdace66
 EVAL_PROTOCOLS = ('linear', 'retrieval', 'bias', 'finetune', 'shuffle', 'perclass')  # `s2vc_repro.evaluate.PROTOCOLS`
-_EVAL_KEYS = ('protocols', 'seeds', 'rows', 'datasets', 'once', 'label_fractions')
+_EVAL_KEYS = ('protocols', 'seeds', 'rows', 'datasets', 'once', 'label_fractions', 'controls')
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -226,6 +226,7 @@ class Evaluation:
     datasets: str | tuple | None = None  # 'pretraining': the run's own pre-training set; real datasets (their stand-ins on synthetic data); None: the profile's eval.datasets
     once: tuple = ()             # protocols evaluated on the first seed only (none by default: `seeds` limits a costly one)
     label_fractions: tuple = ()  # shares of the training labels, each evaluated apart (none: all the labels; 1: all of them, said as 100%)
+    controls: tuple = ()         # (row label, registered run) pairs: rows the paper does not have, evaluated the same way
 
 def load_evaluations(path=None) -> dict:
     "The declared evaluations as `{artifact: [Evaluation, ...]}` (the `evaluations` of `runs.yaml`), validated."
@@ -256,7 +257,12 @@ def load_evaluations(path=None) -> dict:
             if not isinstance(fr, list) or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f <= 1 for f in fr):
                 raise FactsError(f"{where}: label_fractions {fr!r}; expected a list of shares of the labels in (0, 1], e.g. [0.01, 0.1, 1]")
             if fr and (bad := [p for p in protos if p not in ('linear', 'finetune')]): raise FactsError(f"{where}: label_fractions apply to linear and finetune, not to {bad}")
-            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, ds, tuple(e.get('once', ())), tuple(float(f) for f in fr)))
+            ctl = e.get('controls') or {}
+            if not isinstance(ctl, dict) or (bad := [n for n in ctl.values() if n not in PAPER_RUNS]):
+                raise FactsError(f"{where}: controls {ctl!r}; expected {{row label: registered run}} (runs: of runs.yaml)")
+            if clash := set(ctl) & {row for r in PAPER_RUNS.values() for row in r.rows.get(aid, ())}:
+                raise FactsError(f"{where}: controls {sorted(clash)} are already rows of {aid}")
+            out.setdefault(aid, []).append(Evaluation(aid, protos, seeds, rows, ds, tuple(e.get('once', ())), tuple(float(f) for f in fr), tuple(ctl.items())))
     return out
 
 EVALUATIONS = load_evaluations()
