@@ -102,6 +102,9 @@ def _check_file(path) -> Path:
 # (loader workers, jobs), so the lock costs nothing measurable; it is re-entrant for the nested calls below.
 DECORD_LOCK = threading.RLock()
 
+def _fresh_lock(): global DECORD_LOCK; DECORD_LOCK = threading.RLock()
+os.register_at_fork(after_in_child=_fresh_lock)  # a loader worker forked while a thread reads starts unlocked
+
 def _decord_open(p, width=-1, height=-1, threads=1) -> decord.VideoReader:
     with DECORD_LOCK: return _open_locked(p, width, height, threads)
 
