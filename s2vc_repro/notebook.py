@@ -125,6 +125,16 @@ class PaperSetup:
         if self.store.needed(job): self.store.ensure([job])
         return cfg, load_flow(job.dir/'flow.pt', cfg.flow)
 
+    def flows(self, artifact: str, # an artifact whose `uses` names `flows`
+             ) -> list:
+        "`[(seed, config, trained flow)]`: the flow of the run `artifact` uses, trained once per seed of the profile (`flow.seed` = the seed); missing ones are made first."
+        from s2vc_repro.flows import load_flow
+        if artifact not in USES or not USES[artifact].flows: raise ValueError(f"{artifact!r} declares no flows (runs.yaml, `uses`)")
+        cfgs = {s: self.config(USES[artifact].flows, s, {'flow.seed': s}) for s in self.seeds}
+        jobs = {s: self.store.flow_job(c) for s, c in cfgs.items()}
+        if todo := [j for j in jobs.values() if self.store.needed(j)]: self.store.ensure(todo)
+        return [(s, cfgs[s], load_flow(jobs[s].dir/'flow.pt', cfgs[s].flow)) for s in self.seeds]
+
     def run_setting(self, cfg: Config, eval_dataset: str = '') -> dict:
         "`run_setting` of `cfg`: the columns a notebook adds to a long frame it makes itself."
         return run_setting(cfg, eval_dataset)

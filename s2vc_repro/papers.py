@@ -268,13 +268,14 @@ def load_evaluations(path=None) -> dict:
 EVALUATIONS = load_evaluations()
 
 # %% ../nbs/00b_papers.ipynb #f64c34ad
-_USES_KEYS = ('flow', 'runs')
+_USES_KEYS = ('flow', 'flows', 'runs')
 
 @dataclass(frozen=True)
 class Uses:
     "What a figure notebook uses of registered runs outside table rows: one run's trained flow, some runs' trained backbones."
     artifact: str                 # inventory ID
     flow: str | None = None       # the registered run whose trained flow it uses (the flow run alone)
+    flows: str | None = None      # the registered run whose flow it uses once per seed of the profile (`flow.seed` = the seed)
     runs: dict = field(default_factory=dict)  # {label: registered run} whose trained backbones it uses, at every seed of the profile
 
 def load_uses(path=None, # runs.yaml (default: the packaged one)
@@ -288,9 +289,9 @@ def load_uses(path=None, # runs.yaml (default: the packaged one)
         where = f'{path}: uses of {aid}'
         if aid not in ARTIFACTS: raise FactsError(f"{where}: {aid!r} is not an inventory ID")
         if not isinstance(u, dict) or (extra := set(u) - set(_USES_KEYS)): raise FactsError(f"{where}: expected a mapping with keys among {', '.join(_USES_KEYS)}, got {u!r}")
-        named = ([u['flow']] if u.get('flow') else []) + list((u.get('runs') or {}).values())
+        named = [u[k] for k in ('flow', 'flows') if u.get(k)] + list((u.get('runs') or {}).values())
         if bad := [n for n in named if n not in runs]: raise FactsError(f"{where}: unknown run(s) {bad}; registered runs: {', '.join(runs)}")
-        out[aid] = Uses(aid, u.get('flow'), {str(k): v for k, v in (u.get('runs') or {}).items()})
+        out[aid] = Uses(aid, u.get('flow'), u.get('flows'), {str(k): v for k, v in (u.get('runs') or {}).items()})
     return out
 
 USES = load_uses()

@@ -203,6 +203,7 @@ def plan_jobs(profile: str, # the profile
         else: jobs += [store.job(S.config(run, s)) for run in S.runnable(aid, quiet=True).values() for s in S.seeds]
         if aid in USES:  # a figure's flow run alone, the backbones it draws
             if USES[aid].flow: jobs.append(store.flow_job(S.config(USES[aid].flow)))
+            if USES[aid].flows: jobs += [store.flow_job(S.config(USES[aid].flows, s, {'flow.seed': s})) for s in S.seeds]
             jobs += [store.job(S.config(run, s)) for run in USES[aid].runs.values() for s in S.seeds]
     return store, store.graph(jobs)
 

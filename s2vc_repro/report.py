@@ -359,7 +359,9 @@ TEST_RULE = (
     "single error voids; its tests share runs and seeds (positively dependent), under which it still controls the "
     "false discovery rate; and Holm's family-wise control with 2–4 degrees of freedom per test would leave almost "
     "every claim inconclusive whatever the runs show. A cell from a single seed has no spread: its claims are "
-    "inconclusive, untested. A cited row's printed number (compared at the `paper` profile only) counts as exact. A "
+    "inconclusive, untested. A cell that involves no training (`n_seeds` 0: a property of the data or of an "
+    "augmentation, measured over clips) is tested over its clips instead: Welch's t from its mean, its spread over "
+    "clips (`clip_std`) and its number of clips. A cited row's printed number (compared at the `paper` profile only) counts as exact. A "
     "claim is **not testable here** when it holds by construction, compares with a cited row away from the `paper` "
     "profile, or has both sides resolving to the same run at this profile; a claim whose resolved test repeats an "
     "earlier one's is a **duplicate**, listed with the first and counted once.")
@@ -408,22 +410,25 @@ class _Cell(NamedTuple):
     seeds: str        # the seeds, as written
     per_seed: dict|None  # {seed: value} when the folder keeps them
     exact: bool       # a number without error (a printed one)
+    unit: str = 'seeds'  # what `std` and `n` count: training seeds, or clips for a cell that involves no training
 
 def _lookup(results, col, exact=False, seed_values=None) -> dict:
     "(artifact, row, column) -> `_Cell`."
     r = results
     g = lambda c: r[c] if c in r.columns else pd.Series([np.nan] * len(r), index=r.index)
-    vals, std, n = (pd.to_numeric(x, errors='coerce') for x in (r[col], g('std'), g('n_seeds')))
+    vals, std, n, cstd, nc = (pd.to_numeric(x, errors='coerce') for x in (r[col], g('std'), g('n_seeds'), g('clip_std'), g('n_clips')))
     per = {}
     if seed_values is not None and len(seed_values):
         sv = seed_values.dropna(subset=['value'])
         for (a, ro, c), grp in sv.groupby([sv.artifact, sv.row.astype(str), sv.column.astype(str)], sort=False):
             per[a, ro, c] = dict(zip(grp.seed.map(_seed_key), grp.value.astype(float)))
     out = {}
-    for a, ro, c, x, s, k, sd in zip(r['artifact'], r['row'].astype(str), r['column'].astype(str), vals, std, n, g('seeds')):
+    for a, ro, c, x, s, k, sd, cs, kc in zip(r['artifact'], r['row'].astype(str), r['column'].astype(str), vals, std, n, g('seeds'), cstd, nc):
         if pd.isna(x): continue
         ps = per.get((a, ro, c))
         if ps and len(ps) >= 2 and (pd.isna(s) or pd.isna(k)): s, k = np.std(list(ps.values()), ddof=1), len(ps)  # the summary from the seeds
+        if k == 0 and not exact and pd.notna(cs) and kc >= 2:  # no training involved: the clips are the sample
+            out[a, ro, c] = _Cell(float(x), float(cs), float(kc), f'no training ({int(kc)} clips)', None, False, 'clips'); continue
         out[a, ro, c] = _Cell(float(x), float(s), float(k), sd if isinstance(sd, str) else '', ps, exact)
     return out
 
@@ -455,9 +460,10 @@ def _difference(terms, const, op, tol):
         return float(d.mean()), se, *p, f"{tost}paired t, n={len(d)}" + ('' if se > 0 else ', no spread')
     parts = [(cf * cf * c.std ** 2 / c.n, c.n) for cf, c in rand]
     var = sum(x for x, _ in parts)
-    if var == 0: return (diff, 0.0, *difference_test(diff, 0.0, math.inf, op, tol), f'{tost}no spread over seeds')
+    if var == 0: return (diff, 0.0, *difference_test(diff, 0.0, math.inf, op, tol), f'{tost}no spread over {rand[0][1].unit}')
     df = var ** 2 / sum(x ** 2 / (k - 1) for x, k in parts)  # Welch–Satterthwaite
-    return (diff, math.sqrt(var), *difference_test(diff, math.sqrt(var), df, op, tol), f'{tost}Welch, df={df:.1f}')
+    over = ' over clips' if all(c.unit == 'clips' for _, c in rand) else ''
+    return (diff, math.sqrt(var), *difference_test(diff, math.sqrt(var), df, op, tol), f'{tost}Welch{over}, df={df:.1f}')
 
 def _check(claim, table):
     "(difference in the claim's direction, se, p, p against, statistical test, cells) of one claim; None if a cell is missing."
@@ -538,7 +544,7 @@ def check_claims(results: pd.DataFrame, # columns artifact, row, column, and `va
         res = _check(c, table)
         if res is not None:
             d, se, p, pa, test, cells = res
-            ns = [x.n for _, _, x in cells if not x.exact and pd.notna(x.n)]
+            ns = [x.n for _, _, x in cells if not x.exact and x.unit == 'seeds' and pd.notna(x.n)]
             line.update(difference=round(d, 3), se=np.nan if math.isnan(se) else round(se, 3), values='; '.join(
                 f'{r} @ {cc} = {_fmt(x.x, 2)}' + (f' ± {_fmt(x.std / math.sqrt(x.n), 2)}' if x.n >= 2 and x.std > 0 else '')
                 for _, (a, r, cc), x in cells), seeds=' | '.join(sorted({x.seeds for *_, x in cells if x.seeds})),
