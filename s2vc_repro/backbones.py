@@ -7,13 +7,10 @@ from __future__ import annotations
 from functools import partial
 import torch
 from torch import nn
-from torchvision.ops.misc import Conv3dNormActivation
-from torchvision.models.video.resnet import VideoResNet, BasicBlock, Conv3DSimple, Conv2Plus1D
-from torchvision.models.video.s3d import TemporalSeparableConv, SepInceptionBlock3D
 from .config import BACKBONES, ConfigError
 
 # %% auto #0
-__all__ = ['Backbone', 'n_params', 'CNN4', 'VideoResNetBackbone', 'InceptionBlock3D', 'InceptionBackbone', 'C3D',
+__all__ = ['Backbone', 'n_params', 'ConvBNAct', 'CNN4', 'VideoResNetBackbone', 'InceptionBlock3D', 'InceptionBackbone', 'C3D',
            'build_backbone', 'feature_shape', 'count_params', 'step_time']
 
 # %% ../nbs/06_backbones.ipynb #0c284164
@@ -53,6 +50,21 @@ def n_params(m: nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in m.parameters() if p.requires_grad)
 
+# %% ../nbs/06_backbones.ipynb #a9e14568
+class ConvBNAct(nn.Sequential):
+    "A 3D convolution, its norm (none when `norm_layer` is None) and a ReLU: torchvision's `Conv3dNormActivation`, layer for layer."
+    def __init__(self, cin: int, cout: int, # input and output channels
+                 kernel_size=3, stride=1, # as in `nn.Conv3d`
+                 padding=None, # None: (k - 1) // 2, "same" for odd kernels and stride 1
+                 norm_layer=nn.BatchNorm3d, # built as `norm_layer(cout)`; None: no norm, the convolution gets a bias
+                ):
+        if padding is None:
+            padding = (kernel_size - 1) // 2 if isinstance(kernel_size, int) else tuple((k - 1) // 2 for k in kernel_size)
+        layers = [nn.Conv3d(cin, cout, kernel_size, stride, padding, bias=norm_layer is None)]
+        if norm_layer is not None: layers.append(norm_layer(cout))
+        super().__init__(*layers, nn.ReLU(inplace=True))
+        self.out_channels = cout
+
 # %% ../nbs/06_backbones.ipynb #42b1b71c
 class CNN4(Backbone):
     "Four conv3d-BN-ReLU blocks (32-64-128-256 x `width`) for the `smoke` and `mini` profiles."
@@ -66,7 +78,7 @@ class CNN4(Backbone):
         strides, pools = [(1, stem_stride, stem_stride), 1, 1, 1], [(2, 2 // stem_stride, 2 // stem_stride), 2, 2, None]
         layers, cin = [], 3
         for c, s, p in zip(chans, strides, pools):
-            layers.append(Conv3dNormActivation(cin, c, kernel_size=3, stride=s, norm_layer=nn.BatchNorm3d))
+            layers.append(ConvBNAct(cin, c, kernel_size=3, stride=s, norm_layer=nn.BatchNorm3d))
             if p: layers.append(nn.MaxPool3d(p, p, ceil_mode=True))
             cin = c
         self.body = nn.Sequential(*layers)
@@ -91,11 +103,16 @@ def _stem(width: float, r2plus1d: bool) -> nn.Sequential:
 
 class VideoResNetBackbone(Backbone):
     "A width-scalable torchvision-style video ResNet with `BasicBlock`s."
-    _make_layer = VideoResNet._make_layer
+    def _make_layer(self, *a, **kw):
+        "torchvision's `VideoResNet._make_layer`: one stage of blocks (it reads and updates `self.inplanes`)."
+        from torchvision.models.video.resnet import VideoResNet
+        return VideoResNet._make_layer(self, *a, **kw)
+
     def __init__(self, layers=(2, 2, 2, 2), # blocks per stage ((2,2,2,2): 18 layers, (3,4,6,3): 34)
                  r2plus1d: bool = False, # (2+1)D convolutions instead of full 3D ones
                  width: float = 1.0, num_classes: int = 0, dropout: float = 0.0):
         super().__init__()
+        from torchvision.models.video.resnet import BasicBlock, Conv3DSimple, Conv2Plus1D
         conv = Conv2Plus1D if r2plus1d else Conv3DSimple
         self.stem = _stem(width, r2plus1d)
         self.inplanes = _ch(64, width)
@@ -116,7 +133,7 @@ class InceptionBlock3D(nn.Module):
     "I3D's `Mixed` block: Inception-v1 branches with full 3x3x3 convolutions, concatenated."
     def __init__(self, cin, b0, b1m, b1, b2m, b2, b3, norm_layer):
         super().__init__()
-        cba = partial(Conv3dNormActivation, norm_layer=norm_layer)
+        cba = partial(ConvBNAct, norm_layer=norm_layer)
         self.branch0 = cba(cin, b0, kernel_size=1)
         self.branch1 = nn.Sequential(cba(cin, b1m, kernel_size=1), cba(b1m, b1, kernel_size=3))
         self.branch2 = nn.Sequential(cba(cin, b2m, kernel_size=1), cba(b2m, b2, kernel_size=3))
@@ -131,14 +148,15 @@ class InceptionBackbone(Backbone):
         norm = partial(nn.BatchNorm3d, eps=1e-3)
         c = partial(_ch, width=width)
         if separable:
+            from torchvision.models.video.s3d import TemporalSeparableConv, SepInceptionBlock3D
             conv = lambda i, o, k, s, p: TemporalSeparableConv(i, o, k, s, p, norm)
             block = lambda *a: SepInceptionBlock3D(*a, norm_layer=norm)
         else:
-            conv = lambda i, o, k, s, p: Conv3dNormActivation(i, o, k, s, p, norm_layer=norm)
+            conv = lambda i, o, k, s, p: ConvBNAct(i, o, k, s, p, norm_layer=norm)
             block = lambda *a: InceptionBlock3D(*a, norm_layer=norm)
         spool = lambda: nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
         layers = [conv(3, c(64), 7, 2, 3), spool(),
-                  Conv3dNormActivation(c(64), c(64), kernel_size=1, norm_layer=norm),
+                  ConvBNAct(c(64), c(64), kernel_size=1, norm_layer=norm),
                   conv(c(64), c(192), 3, 1, 1), spool()]
         cin = c(192)
         for spec in _INCEPTION:
@@ -167,7 +185,7 @@ class C3D(Backbone):
             elif v == 'P': layers.append(nn.MaxPool3d(2, 2, ceil_mode=True))
             else:
                 cout = _ch(v, width)
-                layers.append(Conv3dNormActivation(cin, cout, kernel_size=3, norm_layer=nn.BatchNorm3d if bn else None))
+                layers.append(ConvBNAct(cin, cout, kernel_size=3, norm_layer=nn.BatchNorm3d if bn else None))
                 cin = cout
         self.body = nn.Sequential(*layers)
         self.fc_layers = fc
