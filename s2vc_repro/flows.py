@@ -198,12 +198,12 @@ def folder_images(folder, # folder of .png/.jpg images (searched recursively)
                   seed: int = 0,
                  ) -> tuple[Tensor, Tensor]:
     "(train, held-out) uint8 images (N, 3, size, size) from a folder: short side resized (antialiased) to `size`, centre crop."
-    from torchvision.io import read_image, ImageReadMode
+    from PIL import Image  # Pillow, not torchvision.io: its PNG decoder fails ("decode_png ... Internal error") once decord's libraries are loaded
     paths = sorted(p for p in Path(folder).rglob('*') if p.suffix.lower() in ('.png', '.jpg', '.jpeg'))
     if len(paths) < 2: raise ValueError(f"flow.images={str(folder)!r} holds {len(paths)} .png/.jpg images; need at least 2")
     out = []
     for p in paths:
-        x = read_image(str(p), ImageReadMode.RGB).float()[None]
+        with Image.open(p) as im: x = torch.from_numpy(np.asarray(im.convert('RGB'))).permute(2, 0, 1).float()[None]
         h, w = x.shape[-2:]; r = size / min(h, w)
         x = F.interpolate(x, size=(max(size, round(h * r)), max(size, round(w * r))), mode='bilinear', antialias=True, align_corners=False)
         H, W = x.shape[-2:]; i, j = (H - size) // 2, (W - size) // 2
