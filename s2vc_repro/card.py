@@ -13,13 +13,14 @@ from torch import nn
 from .records import atomic_write, atomic_save, file_digest, replacing
 
 # %% auto #0
-__all__ = ['KINETICS_MEAN', 'KINETICS_STD', 'WRAPPERS', 'PREFIXES', 'CARD_SPLITS', 'PROBE', 'METRICS', 'REAL', 'REAL_KINDS',
-           'LABELS', 'LoadError', 'InputSpec', 'pooled', 'weights_digest', 'FeatureModel', 'unwrap_state_dict',
-           'load_matching', 'torchvision_archs', 'torchvision_spec', 'torchvision_model', 'run_model', 'store_run',
-           'is_torchscript', 'torchscript_model', 'callable_model', 'HFVideo', 'hf_model', 'load_model', 'mini_reading',
-           'testbed_config', 'render_split', 'card_features', 'one_thread', 'probe_rows', 'headline', 'reading',
-           'real_status', 'real_probes', 'real_reading', 'card_markdown', 'write_card', 'check_input', 'report_card',
-           'card_folder', 'results_folder', 'index_cards']
+__all__ = ['KINETICS_MEAN', 'KINETICS_STD', 'WRAPPERS', 'PREFIXES', 'CARD_SPLITS', 'PRECISIONS', 'PROBE', 'METRICS', 'REAL',
+           'REAL_KINDS', 'LABELS', 'LoadError', 'InputSpec', 'pooled', 'weights_digest', 'FeatureModel',
+           'unwrap_state_dict', 'load_matching', 'torchvision_archs', 'torchvision_spec', 'torchvision_model',
+           'run_model', 'store_run', 'is_torchscript', 'torchscript_model', 'callable_model', 'HFVideo', 'hf_model',
+           'load_model', 'mini_reading', 'testbed_config', 'render_split', 'feature_precision', 'fold_batchnorm',
+           'InferenceNet', 'card_features', 'one_thread', 'probe_rows', 'headline', 'reading', 'real_status',
+           'real_probes', 'real_reading', 'card_markdown', 'write_card', 'check_input', 'report_card', 'card_folder',
+           'results_folder', 'index_cards']
 
 # %% ../nbs/15_card.ipynb #9543158f
 KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)  # torchvision's video recipe
@@ -379,6 +380,46 @@ def render_split(cfg, # a `testbed_config`
         rows.append(dict(subset=split, label=v['label'], family=v['family'], home_family=v['home_family'], aligned=int(v['family'] == v['home_family'])))
     return items, rows, h.hexdigest()
 
+# %% ../nbs/15_card.ipynb #b7e2d9a1
+PRECISIONS = ('auto', 'float32', 'bfloat16')  # feature precision: 'auto' is bfloat16 where the device computes it natively, else float32
+
+def feature_precision(precision: str = 'auto', # one of `PRECISIONS`
+                      device=None, # where the features are extracted (None: cuda if available)
+                     ) -> str:
+    "'float32' or 'bfloat16': the precision features are extracted in on `device`."
+    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != 'auto': return precision
+    from s2vc_repro.evaluate import _default_device
+    from s2vc_repro.train import cpu_bf16_supported
+    d = _default_device(device)
+    native = (d.type == 'cuda' and torch.cuda.is_bf16_supported()) or (d.type == 'cpu' and cpu_bf16_supported())
+    return 'bfloat16' if native else 'float32'
+
+def fold_batchnorm(net: nn.Module) -> tuple:
+    "(an eval-mode copy of `net` with each BatchNorm after a convolution folded into it, how many were folded); (`net`, 0) when it does not trace."
+    from torch.fx.experimental.optimization import fuse
+    n_bn = lambda m: sum(isinstance(q, nn.modules.batchnorm._BatchNorm) for q in m.modules())
+    try: f = fuse(copy.deepcopy(net).eval(), inplace=True)
+    except Exception: return net, 0
+    return f, n_bn(net) - n_bn(f)
+
+class InferenceNet(nn.Module):
+    "A feature model's network run fast: BatchNorm folded, 3-D channels-last, autocast to `precision`; float32 features (B, D)."
+    def __init__(self, fm: FeatureModel, # the model
+                 precision: str = 'float32', # 'float32' or 'bfloat16' (see `feature_precision`)
+                ):
+        super().__init__()
+        if precision not in PRECISIONS[1:]: raise ValueError(f"precision must be float32 or bfloat16, got {precision!r}")
+        self.net, self.folded = fold_batchnorm(fm.net)
+        if self.folded: self.net.to(memory_format=torch.channels_last_3d)  # a copy: the caller's weights keep their layout
+        self.precision = precision
+    def forward(self, x):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == 'bfloat16'):
+            return pooled(self.net(x)).float()
+    def describe(self) -> dict:
+        "What the card records of how its features were computed."
+        return dict(precision=self.precision, batchnorm_folded=int(self.folded), memory_format='channels_last_3d' if self.folded else 'as loaded')
+
 # %% ../nbs/15_card.ipynb #6a65f062
 def _key(*parts) -> str: return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -388,21 +429,24 @@ def card_features(fm: FeatureModel, # the model
                   cache=None, # folder of the feature cache (None: none)
                   batch_size: int = 32, device=None, progress: bool = False,
                   rendered: dict | None = None, # split -> `render_split` output, shared between the models of a card
+                  precision: str = 'auto', # one of `PRECISIONS`
                  ) -> dict:
     "split -> dict(X (V, D), y (V,), rows, digest) of every testbed split, read from the cache when there."
     from s2vc_repro.augment import TestTransform
     from s2vc_repro.evaluate import extract_features
-    wkey, dkey = _key(weights_digest(fm), asdict(fm.spec) | {'source': None}), _key(asdict(cfg), stride, mini_reading()[1])
+    precision = feature_precision(precision, device)
+    wkey, dkey = _key(weights_digest(fm), asdict(fm.spec) | {'source': None}, precision), _key(asdict(cfg), stride, mini_reading()[1])
     folder = Path(cache)/f'{wkey}'/dkey if cache is not None else None
     tf, out = TestTransform(fm.spec.size, mean=fm.spec.mean, std=fm.spec.std), {}
-    rendered = {} if rendered is None else rendered
+    rendered, net = ({} if rendered is None else rendered), None
     for s in CARD_SPLITS:
         f = folder/f'{s}.pt' if folder is not None else None
         if f is not None and f.is_file():
             out[s] = torch.load(f, weights_only=True); continue
         if s not in rendered: rendered[s] = render_split(cfg, s, fm.spec.frames, stride)
         items, rows, digest = rendered[s]
-        X, y = extract_features(fm, items, batch_size=batch_size, device=device, transform=tf, progress=progress)
+        net = net if net is not None else InferenceNet(fm, precision)
+        X, y = extract_features(net, items, batch_size=batch_size, device=device, transform=tf, progress=progress)
         out[s] = dict(X=X, y=y, rows=rows, digest=digest)
         if f is not None: atomic_save(out[s], f)
     return out
@@ -524,14 +568,16 @@ def real_probes(fm: FeatureModel, # the model
                 names=REAL, seeds=(0, 1, 2),
                 clips: int = 2, # uniform clips averaged per video
                 stride: int = 2, # frame stride of a clip (the papers' 16 frames at stride 2)
-                cache=None, batch_size: int = 32, device=None, progress: bool = False) -> dict:
+                cache=None, batch_size: int = 32, device=None, progress: bool = False,
+                precision: str = 'auto', # one of `PRECISIONS`
+               ) -> dict:
     "name -> `real_status` entry, with the probes' accuracies per seed and the per-class gain when the dataset is prepared."
     from functools import partial
     from s2vc_repro.augment import TestTransform
     from s2vc_repro.config import get_config
     from s2vc_repro.data.datasets import build_dataset, data_identity
     from s2vc_repro.evaluate import extract_features, linear_probe, class_accuracy, MapClips, _static_item, _shuffled_item
-    out, sp = real_status(root, names), fm.spec
+    out, sp, precision, net = real_status(root, names), fm.spec, feature_precision(precision, device), None
     tf = TestTransform(sp.size, mean=sp.mean, std=sp.std)
     cfg = get_config('mini', {'data.root': str(root), 'data.frames': sp.frames, 'data.stride': stride, 'data.size': sp.size,
                               'data.resize': round(sp.size * 8 / 7), 'data.cache': False, 'data.workers': 0, 'eval.test_clips': clips})
@@ -539,14 +585,14 @@ def real_probes(fm: FeatureModel, # the model
     for n, st in out.items():
         if st['status'] != 'prepared': continue
         ident = {s: data_identity(root, n, s) for s in ('train', 'test')}
-        folder = Path(cache)/_key(weights_digest(fm), asdict(sp) | {'source': None})/f"{n}-{_key(ident, clips, stride)}" if cache is not None else None
+        folder = Path(cache)/_key(weights_digest(fm), asdict(sp) | {'source': None}, precision)/f"{n}-{_key(ident, clips, stride)}" if cache is not None else None
         feats = {}
         for kind in REAL_KINDS:
             for s in ('train', 'test'):
                 f = folder/f'{kind}-{s}.pt' if folder is not None else None
                 if f is not None and f.is_file(): feats[kind, s] = torch.load(f, weights_only=True); continue
-                ds = build_dataset(cfg, s, 'uniform', n)
-                X, y = extract_features(fm, MapClips(ds, wrap[kind]) if wrap[kind] else ds, batch_size, device, tf, progress=progress)
+                ds, net = build_dataset(cfg, s, 'uniform', n), (net if net is not None else InferenceNet(fm, precision))
+                X, y = extract_features(net, MapClips(ds, wrap[kind]) if wrap[kind] else ds, batch_size, device, tf, progress=progress)
                 feats[kind, s] = dict(X=X, y=y, classes=list(getattr(ds, 'classes', []) or []))
                 if f is not None: atomic_save(feats[kind, s], f)
         names_ = feats['full', 'train']['classes']
@@ -606,6 +652,12 @@ def real_reading(real: dict) -> list:
                    + (f"; the classes that gain most from the whole clip are {', '.join(top)}." if top else "; no class gains from the whole clip."))
     return out
 
+def _features_line(f: dict | None) -> str:
+    "The provenance line of how the features were computed."
+    if not f: return '- features: float32 (not recorded)'
+    fold = f"{f['batchnorm_folded']} BatchNorm layers folded into their convolutions" if f['batchnorm_folded'] else 'the network as loaded'
+    return f"- features: {f['precision']}{' autocast' if f['precision'] == 'bfloat16' else ''}, {fold}, batch {f['batch_size']}"
+
 def _fmt_row(r: dict) -> str:
     return ' | '.join(f"{100 * r[m]['mean']:.1f} ± {100 * np.nan_to_num(r[m]['std']):.1f}" for m in METRICS)
 
@@ -636,6 +688,7 @@ def card_markdown(card: dict) -> str:
               f"- checkpoint: {mdl.get('file', '-')} (sha256 {mdl.get('sha256') or '-'})", f"- weights digest: {mdl['weights_digest']}",
               f"- input: {sp['frames']} frames x {sp['size']}x{sp['size']}, mean {sp['mean']}, std {sp['std']} ({sp['source']})",
               f"- testbed: {tb['videos']} videos per split (train {tb['n_train']}), {tb['synth']['frames']} frames each, read as {tb.get('clips', 1)} clip(s) at stride {tb['stride']}, seed {tb['seed']}, digest {tb['digest']}",
+              _features_line(card.get('features')),
               f"- probe: {card['probe']['epochs']} epochs, lr {card['probe']['lr']}, batch {card['probe']['batch_size']}, seeds {card['probe']['seeds']}",
               '- versions: ' + ', '.join(f'{k}={v}' for k, v in card['provenance']['versions'].items() if v),
               f"- commit: {card['provenance']['git_commit']} · device: {card['provenance']['device']} · wall time: {card['provenance']['wall_s']:.1f} s · written: {card['provenance']['written_utc']}"]
@@ -681,20 +734,22 @@ def report_card(model, # a checkpoint: anything `load_model` takes
                 data_root='data', # where the real datasets would be prepared
                 cache=None, # feature cache folder (default: <out>/.features when `out` is given)
                 runs='runs', profile: str = 'mini', # a method name's store and profile
-                batch_size: int = 32, device=None, progress: bool = False) -> dict:
+                batch_size: int = 32, device=None, progress: bool = False,
+                precision: str = 'auto', # feature precision, one of `PRECISIONS` ('auto': bfloat16 where the device has it natively)
+               ) -> dict:
     "The scene-bias card of `model` (a dict, every number with its seeds and provenance), written into `out` when given."
     from s2vc_repro.records import package_versions, git_commit, device_name
     t0 = time.time()
     if len(seeds) < 1: raise ValueError("seeds must name at least one probe seed (3 or more for a spread)")
     fm = load_model(model, arch, frames, size, mean, std, runs, profile)
-    dim = check_input(fm, device)
+    dim, precision = check_input(fm, device), feature_precision(precision, device)
     tb = testbed_config(fm.spec.frames, fm.spec.size, n_train, n_test, stride, testbed_seed)
     cache = cache if cache is not None else (Path(out)/'.features' if out is not None else None)
     rendered = {}
-    feats = card_features(fm, tb, stride, cache, batch_size, device, progress, rendered)
+    feats = card_features(fm, tb, stride, cache, batch_size, device, progress, rendered, precision)
     per, hits = probe_rows(feats, seeds, device)
     ref = fm.reference() if reference else None
-    card = dict(card=1, model=_describe(fm, dim), input=asdict(fm.spec))
+    card = dict(card=1, model=_describe(fm, dim), input=asdict(fm.spec), features=InferenceNet(fm, precision).describe() | dict(batch_size=batch_size))
     card['testbed'] = dict(generator='s2vc_repro.card.testbed_config', n_train=n_train, videos=n_test, stride=stride, clips=mini_reading()[1], seed=testbed_seed,
                            classes=8, chance=1 / 8, synth=asdict(tb), digest=_key(*[feats[s]['digest'] for s in CARD_SPLITS]),
                            split_digests={s: feats[s]['digest'] for s in CARD_SPLITS})
@@ -702,7 +757,7 @@ def report_card(model, # a checkpoint: anything `load_model` takes
     card['rows'] = dict(model=_summary(per))
     ref_hits = None
     if ref is not None:
-        rfeats = card_features(ref, tb, stride, cache, batch_size, device, progress, rendered)
+        rfeats = card_features(ref, tb, stride, cache, batch_size, device, progress, rendered, precision)
         rper, ref_hits = probe_rows(rfeats, seeds, device)
         card['reference'] = _describe(ref, rfeats['train']['X'].shape[1]) | dict(name=f"{fm.info.get('arch', fm.name)} random init")
         card['rows']['reference'] = _summary(rper)
@@ -711,7 +766,7 @@ def report_card(model, # a checkpoint: anything `load_model` takes
     same = ref is not None and card['reference']['weights_digest'] == card['model']['weights_digest']
     if ref is not None: card['reference']['same_weights'] = same
     card['reading'] = reading(fm.name, dict(model=per), card['headline'], card['reference']['name'] if ref is not None else None, same_weights=same)
-    card['real'] = real_probes(fm, data_root, seeds=seeds, cache=cache, batch_size=batch_size, device=device, progress=progress)
+    card['real'] = real_probes(fm, data_root, seeds=seeds, cache=cache, batch_size=batch_size, device=device, progress=progress, precision=precision)
     card['reading'] += real_reading(card['real'])
     card['provenance'] = dict(versions=package_versions(('s2vc_repro', 'torch', 'torchvision', 'numpy', 'scipy', 'transformers')), git_commit=git_commit(),
                               device=device_name(device), wall_s=time.time() - t0, written_utc=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))

@@ -133,6 +133,8 @@ def _add_card(sub):
     p.add_argument('--runs', default='runs', metavar='DIR', help='run store of a method name (default: runs)')
     p.add_argument('--profile', default='mini', help='profile of a method name (default: mini)')
     p.add_argument('--device', help='torch device (default: cuda if available)')
+    p.add_argument('--precision', default='auto', choices=['auto', 'float32', 'bfloat16'],
+                   help='feature precision (default: auto, bfloat16 where the device computes it natively, else float32)')
     p.set_defaults(func=cmd_card)
 
 def cmd_card(args) -> int:
@@ -141,7 +143,8 @@ def cmd_card(args) -> int:
     out = Path(args.out) if args.out else card_folder(args.checkpoint)
     card = report_card(args.checkpoint, out, arch=args.model, frames=args.frames, size=args.size, mean=args.mean, std=args.std,
                        seeds=tuple(args.seeds), n_train=args.videos, n_test=args.test_videos, reference=not args.no_reference,
-                       data_root=args.data, cache=args.cache, runs=args.runs, profile=args.profile, device=args.device)
+                       data_root=args.data, cache=args.cache, runs=args.runs, profile=args.profile, device=args.device,
+                       precision=args.precision)
     print(out/'card.md')
     print(card['reading'][0])
     return 0
