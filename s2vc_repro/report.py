@@ -21,9 +21,9 @@ __all__ = ['ARTIFACTS', 'PAPER_SETTING', 'RUN_COLUMNS', 'CSV_COLUMNS', 'SEED_COL
            'ALPHA', 'VERDICTS', 'DUPLICATE', 'TEST_RULE', 'SE_RULE', 'provenance', 'format_seeds', 'join_reported',
            'seeds_path', 'seed_values', 'write_seed_values', 'load_seed_values', 'ConsistencyError',
            'is_evaluation_column', 'check_consistency', 'column_heads', 'same_runs', 'testbed_lines', 'table_markdown',
-           'frame_markdown', 'load_results', 'verdict', 'difference_test', 'paired_test', 'check_claims',
-           'verdict_counts', 'claims_markdown', 'testbed_note', 'write_table', 'set_style', 'save_figure',
-           'figure_markdown', 'write_claims']
+           'frame_markdown', 'load_results', 'verdict', 'difference_test', 'paired_test', 'sign_flip_test',
+           'check_claims', 'verdict_counts', 'claims_markdown', 'testbed_note', 'write_table', 'set_style',
+           'save_figure', 'figure_markdown', 'write_claims']
 
 # %% ../nbs/11_report.ipynb #d1c30a70
 ARTIFACTS = tuple(_INVENTORY)  # every inventory ID, in its order (the inventory lives in `s2vc_repro.papers`)
@@ -359,7 +359,9 @@ TEST_RULE = (
     "single error voids; its tests share runs and seeds (positively dependent), under which it still controls the "
     "false discovery rate; and Holm's family-wise control with 2–4 degrees of freedom per test would leave almost "
     "every claim inconclusive whatever the runs show. A cell from a single seed has no spread: its claims are "
-    "inconclusive, untested. A cell that involves no training (`n_seeds` 0: a property of the data or of an "
+    "inconclusive, untested. A paired difference without spread (every seed gives the same difference) cannot carry a "
+    "t-test: its p is the exact **sign-flip** permutation test's (every assignment of signs to the per-seed differences), "
+    "at best 2^-n, 0.125 over 3 seeds; an unpaired difference without spread is untested. A cell that involves no training (`n_seeds` 0: a property of the data or of an "
     "augmentation, measured over clips) is tested over its clips instead: Welch's t from its mean, its spread over "
     "clips (`clip_std`) and its number of clips. A cited row's printed number (compared at the `paper` profile only) counts as exact. A "
     "claim is **not testable here** when it holds by construction, compares with a cited row away from the `paper` "
@@ -399,6 +401,16 @@ def paired_test(d, # per-seed differences, left minus right side
     "One-sided p-values (for the relation `op`, for its opposite) of a one-sample t-test of per-seed differences."
     d = np.asarray(d, float) * (-1 if op == '<' else 1)
     p = lambda m, alt: stats.ttest_1samp(d, m, alternative=alt).pvalue
+    if op == '~': return max(p(-tol, 'greater'), p(tol, 'less')), min(1.0, 2 * min(p(tol, 'greater'), p(-tol, 'less')))
+    return p(0.0, 'greater'), p(0.0, 'less')
+
+def sign_flip_test(d, # per-seed differences, left minus right side
+                   op: str='>', # '>', '<' or '~'
+                   tol: float=1.0, # tolerance of '~'
+                  ) -> tuple:
+    "One-sided p-values (for `op`, for its opposite) of per-seed differences by the exact sign-flip permutation test."
+    d = np.asarray(d, float) * (-1 if op == '<' else 1)
+    p = lambda m, alt: float(stats.permutation_test((d - m,), np.mean, permutation_type='samples', alternative=alt, n_resamples=np.inf).pvalue)
     if op == '~': return max(p(-tol, 'greater'), p(tol, 'less')), min(1.0, 2 * min(p(tol, 'greater'), p(-tol, 'less')))
     return p(0.0, 'greater'), p(0.0, 'less')
 
@@ -456,11 +468,11 @@ def _difference(terms, const, op, tol):
         ss = sorted(ss)
         d = np.array([sum(cf * c.per_seed[s] for cf, c in rand) for s in ss]) + (diff - sum(cf * c.x for cf, c in rand))
         se = float(d.std(ddof=1) / math.sqrt(len(d)))
-        p = paired_test(d, op, tol) if se > 0 else difference_test(float(d.mean()), 0.0, math.inf, op, tol)
-        return float(d.mean()), se, *p, f"{tost}paired t, n={len(d)}" + ('' if se > 0 else ', no spread')
+        if se > 0: return float(d.mean()), se, *paired_test(d, op, tol), f"{tost}paired t, n={len(d)}"
+        return float(d.mean()), se, *sign_flip_test(d, op, tol), f"{tost}paired sign-flip (exact), n={len(d)}, no spread"
     parts = [(cf * cf * c.std ** 2 / c.n, c.n) for cf, c in rand]
     var = sum(x for x, _ in parts)
-    if var == 0: return (diff, 0.0, *difference_test(diff, 0.0, math.inf, op, tol), f'{tost}no spread over {rand[0][1].unit}')
+    if var == 0: return diff, 0.0, math.nan, math.nan, f'no spread over {rand[0][1].unit}: no test'
     df = var ** 2 / sum(x ** 2 / (k - 1) for x, k in parts)  # Welch–Satterthwaite
     over = ' over clips' if all(c.unit == 'clips' for _, c in rand) else ''
     return (diff, math.sqrt(var), *difference_test(diff, math.sqrt(var), df, op, tol), f'{tost}Welch{over}, df={df:.1f}')

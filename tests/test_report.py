@@ -323,6 +323,19 @@ def test_known_answer_paired_holds():
     r = check_claims(_tab3_r10(), seed_values=sv.assign(seed=[0, 1, 2, 3, 4, 5])).set_index('claim').loc['s2vc-tab3-moco-r10']
     assert r.stat_test.startswith('Welch')
 
+def test_known_answer_paired_without_spread():
+    "s2vc-tab3-moco-r50 at mini: every seed 1.0 point apart. No spread for a t-test; the exact sign-flip test gives 1/8: inconclusive."
+    sv = pd.DataFrame(dict(artifact='s2vc-tab3', row=['Ours [S3D]'] * 3 + ['MoCo [S3D]'] * 3, column='HMDB51 R@50', seed=[0, 1, 2] * 2,
+                           value=[98.4, 98.7, 99.0, 97.4, 97.7, 98.0]))
+    t = pd.DataFrame(dict(artifact='s2vc-tab3', row=['Ours [S3D]', 'MoCo [S3D]'], column='HMDB51 R@50', reproduced=[98.7, 97.7],
+                          std=[0.3, 0.3], n_seeds=3, seeds='0,1,2', profile='mini'))
+    r = check_claims(t, seed_values=sv).set_index('claim').loc['s2vc-tab3-moco-r50']
+    assert r.stat_test == 'paired sign-flip (exact), n=3, no spread' and r.se == 0
+    assert abs(r.p_raw - 0.125) < 1e-12 and r.p_against == 1.0 and r.verdict == 'inconclusive'
+    # two cells without spread and no per-seed values: no test
+    r = check_claims(t.assign(std=0.0)).set_index('claim').loc['s2vc-tab3-moco-r50']
+    assert r.stat_test == 'no spread over seeds: no test' and r.verdict == 'inconclusive' and np.isnan(r.p_raw)
+
 @pytest.mark.parametrize('a, b, verdict', [(48.0, 48.2, 'holds'), (52.0, 48.0, 'does not hold'), (49.2, 48.0, 'inconclusive')])
 def test_known_answer_tost(a, b, verdict):
     "dclr-intro-static (tolerance 1.5): inside by far holds, 4 points apart does not, 1.2 apart with SE 0.41 is inconclusive."
