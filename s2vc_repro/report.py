@@ -394,25 +394,27 @@ def difference_test(diff: float, # the stated difference: left minus right side
                           min(1.0, 2 * min(t.sf((d - tol) / se), t.cdf((d + tol) / se))))
     return t.sf(d / se), t.cdf(d / se)
 
+def _relation_p(d, op, tol, p1) -> tuple:
+    "(p for `op`, p for its opposite) of per-seed differences `d`, from `p1(d, m, alternative)`: the one-sided p that their centre lies above (below) m."
+    d = np.asarray(d, float) * (-1 if op == '<' else 1)
+    p = lambda m, alt: float(p1(d, m, alt))
+    if op == '~': return max(p(-tol, 'greater'), p(tol, 'less')), min(1.0, 2 * min(p(tol, 'greater'), p(-tol, 'less')))
+    return p(0.0, 'greater'), p(0.0, 'less')
+
 def paired_test(d, # per-seed differences, left minus right side
                 op: str='>', # '>', '<' or '~'
                 tol: float=1.0, # tolerance of '~'
                ) -> tuple:
     "One-sided p-values (for the relation `op`, for its opposite) of a one-sample t-test of per-seed differences."
-    d = np.asarray(d, float) * (-1 if op == '<' else 1)
-    p = lambda m, alt: stats.ttest_1samp(d, m, alternative=alt).pvalue
-    if op == '~': return max(p(-tol, 'greater'), p(tol, 'less')), min(1.0, 2 * min(p(tol, 'greater'), p(-tol, 'less')))
-    return p(0.0, 'greater'), p(0.0, 'less')
+    return _relation_p(d, op, tol, lambda d, m, alt: stats.ttest_1samp(d, m, alternative=alt).pvalue)
 
 def sign_flip_test(d, # per-seed differences, left minus right side
                    op: str='>', # '>', '<' or '~'
                    tol: float=1.0, # tolerance of '~'
                   ) -> tuple:
     "One-sided p-values (for `op`, for its opposite) of per-seed differences by the exact sign-flip permutation test."
-    d = np.asarray(d, float) * (-1 if op == '<' else 1)
-    p = lambda m, alt: float(stats.permutation_test((d - m,), np.mean, permutation_type='samples', alternative=alt, n_resamples=np.inf).pvalue)
-    if op == '~': return max(p(-tol, 'greater'), p(tol, 'less')), min(1.0, 2 * min(p(tol, 'greater'), p(-tol, 'less')))
-    return p(0.0, 'greater'), p(0.0, 'less')
+    return _relation_p(d, op, tol, lambda d, m, alt: stats.permutation_test((d - m,), np.mean, permutation_type='samples', alternative=alt,
+                                                                            n_resamples=np.inf).pvalue)
 
 # %% ../nbs/11_report.ipynb #b929b1a3
 class _Cell(NamedTuple):
