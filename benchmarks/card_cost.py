@@ -14,7 +14,7 @@ The targets (issue 31): a 0.3 M-parameter model <= 2 min and R(2+1)D-18 at 16x11
 import argparse, json, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
 import torch
-from s2vc_repro.card import report_card, torchvision_model
+from s2vc_repro.card import report_card, torchvision_model, PRECISIONS
 from s2vc_repro.config import get_config, to_yaml
 from s2vc_repro.backbones import build_backbone, n_params
 
@@ -40,7 +40,7 @@ def main():
     ap.add_argument('--videos', type=int, default=800, help='testbed training videos (default: 800)')
     ap.add_argument('--test-videos', type=int, default=200, help='videos of each evaluation split (default: 200)')
     ap.add_argument('--device', default=None)
-    ap.add_argument('--precision', default='auto', choices=['auto', 'float32', 'bfloat16'], help='feature precision (default: auto)')
+    ap.add_argument('--precision', default='auto', choices=PRECISIONS, help='feature precision (default: auto)')
     ap.add_argument('--json', metavar='PATH', help='also write the numbers here')
     a = ap.parse_args()
     load, results = os.getloadavg(), []

@@ -430,15 +430,16 @@ def card_features(fm: FeatureModel, # the model
                   batch_size: int = 32, device=None, progress: bool = False,
                   rendered: dict | None = None, # split -> `render_split` output, shared between the models of a card
                   precision: str = 'auto', # one of `PRECISIONS`
+                  net: InferenceNet | None = None, # `fm` made fast, when the caller has it (None: made here, in `precision`, if a split is not cached)
                  ) -> dict:
     "split -> dict(X (V, D), y (V,), rows, digest) of every testbed split, read from the cache when there."
     from s2vc_repro.augment import TestTransform
     from s2vc_repro.evaluate import extract_features
-    precision = feature_precision(precision, device)
+    precision = net.precision if net is not None else feature_precision(precision, device)
     wkey, dkey = _key(weights_digest(fm), asdict(fm.spec) | {'source': None}, precision), _key(asdict(cfg), stride, mini_reading()[1])
     folder = Path(cache)/f'{wkey}'/dkey if cache is not None else None
     tf, out = TestTransform(fm.spec.size, mean=fm.spec.mean, std=fm.spec.std), {}
-    rendered, net = ({} if rendered is None else rendered), None
+    rendered = {} if rendered is None else rendered
     for s in CARD_SPLITS:
         f = folder/f'{s}.pt' if folder is not None else None
         if f is not None and f.is_file():
@@ -570,6 +571,7 @@ def real_probes(fm: FeatureModel, # the model
                 stride: int = 2, # frame stride of a clip (the papers' 16 frames at stride 2)
                 cache=None, batch_size: int = 32, device=None, progress: bool = False,
                 precision: str = 'auto', # one of `PRECISIONS`
+                net: InferenceNet | None = None, # `fm` made fast, when the caller has it (None: made here, in `precision`, if a dataset is probed)
                ) -> dict:
     "name -> `real_status` entry, with the probes' accuracies per seed and the per-class gain when the dataset is prepared."
     from functools import partial
@@ -577,7 +579,8 @@ def real_probes(fm: FeatureModel, # the model
     from s2vc_repro.config import get_config
     from s2vc_repro.data.datasets import build_dataset, data_identity
     from s2vc_repro.evaluate import extract_features, linear_probe, class_accuracy, MapClips, _static_item, _shuffled_item
-    out, sp, precision, net = real_status(root, names), fm.spec, feature_precision(precision, device), None
+    out, sp = real_status(root, names), fm.spec
+    precision = net.precision if net is not None else feature_precision(precision, device)
     tf = TestTransform(sp.size, mean=sp.mean, std=sp.std)
     cfg = get_config('mini', {'data.root': str(root), 'data.frames': sp.frames, 'data.stride': stride, 'data.size': sp.size,
                               'data.resize': round(sp.size * 8 / 7), 'data.cache': False, 'data.workers': 0, 'eval.test_clips': clips})
@@ -652,9 +655,8 @@ def real_reading(real: dict) -> list:
                    + (f"; the classes that gain most from the whole clip are {', '.join(top)}." if top else "; no class gains from the whole clip."))
     return out
 
-def _features_line(f: dict | None) -> str:
-    "The provenance line of how the features were computed."
-    if not f: return '- features: float32 (not recorded)'
+def _features_line(f: dict) -> str:
+    "The provenance line of how the features were computed (`card['features']`)."
     fold = f"{f['batchnorm_folded']} BatchNorm layers folded into their convolutions" if f['batchnorm_folded'] else 'the network as loaded'
     return f"- features: {f['precision']}{' autocast' if f['precision'] == 'bfloat16' else ''}, {fold}, batch {f['batch_size']}"
 
@@ -688,7 +690,7 @@ def card_markdown(card: dict) -> str:
               f"- checkpoint: {mdl.get('file', '-')} (sha256 {mdl.get('sha256') or '-'})", f"- weights digest: {mdl['weights_digest']}",
               f"- input: {sp['frames']} frames x {sp['size']}x{sp['size']}, mean {sp['mean']}, std {sp['std']} ({sp['source']})",
               f"- testbed: {tb['videos']} videos per split (train {tb['n_train']}), {tb['synth']['frames']} frames each, read as {tb.get('clips', 1)} clip(s) at stride {tb['stride']}, seed {tb['seed']}, digest {tb['digest']}",
-              _features_line(card.get('features')),
+              _features_line(card['features']),
               f"- probe: {card['probe']['epochs']} epochs, lr {card['probe']['lr']}, batch {card['probe']['batch_size']}, seeds {card['probe']['seeds']}",
               '- versions: ' + ', '.join(f'{k}={v}' for k, v in card['provenance']['versions'].items() if v),
               f"- commit: {card['provenance']['git_commit']} · device: {card['provenance']['device']} · wall time: {card['provenance']['wall_s']:.1f} s · written: {card['provenance']['written_utc']}"]
@@ -746,10 +748,11 @@ def report_card(model, # a checkpoint: anything `load_model` takes
     tb = testbed_config(fm.spec.frames, fm.spec.size, n_train, n_test, stride, testbed_seed)
     cache = cache if cache is not None else (Path(out)/'.features' if out is not None else None)
     rendered = {}
-    feats = card_features(fm, tb, stride, cache, batch_size, device, progress, rendered, precision)
+    fast = InferenceNet(fm, precision)  # made once: the card's features and its record of how they were computed
+    feats = card_features(fm, tb, stride, cache, batch_size, device, progress, rendered, net=fast)
     per, hits = probe_rows(feats, seeds, device)
     ref = fm.reference() if reference else None
-    card = dict(card=1, model=_describe(fm, dim), input=asdict(fm.spec), features=InferenceNet(fm, precision).describe() | dict(batch_size=batch_size))
+    card = dict(card=1, model=_describe(fm, dim), input=asdict(fm.spec), features=fast.describe() | dict(batch_size=batch_size))
     card['testbed'] = dict(generator='s2vc_repro.card.testbed_config', n_train=n_train, videos=n_test, stride=stride, clips=mini_reading()[1], seed=testbed_seed,
                            classes=8, chance=1 / 8, synth=asdict(tb), digest=_key(*[feats[s]['digest'] for s in CARD_SPLITS]),
                            split_digests={s: feats[s]['digest'] for s in CARD_SPLITS})
@@ -766,7 +769,7 @@ def report_card(model, # a checkpoint: anything `load_model` takes
     same = ref is not None and card['reference']['weights_digest'] == card['model']['weights_digest']
     if ref is not None: card['reference']['same_weights'] = same
     card['reading'] = reading(fm.name, dict(model=per), card['headline'], card['reference']['name'] if ref is not None else None, same_weights=same)
-    card['real'] = real_probes(fm, data_root, seeds=seeds, cache=cache, batch_size=batch_size, device=device, progress=progress, precision=precision)
+    card['real'] = real_probes(fm, data_root, seeds=seeds, cache=cache, batch_size=batch_size, device=device, progress=progress, net=fast)
     card['reading'] += real_reading(card['real'])
     card['provenance'] = dict(versions=package_versions(('s2vc_repro', 'torch', 'torchvision', 'numpy', 'scipy', 'transformers')), git_commit=git_commit(),
                               device=device_name(device), wall_s=time.time() - t0, written_utc=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
